@@ -1,0 +1,50 @@
+/* refcheck.h — running the cases of a reference kit (refkit format, see the
+ * kit's README.md): the runner reads manifest.json, and every case kind has
+ * a handler that runs the engine on the case's inputs and hands each output
+ * to rc_check_*, which applies the kit's tolerance rule.
+ *
+ * A handler: int run_<kind>(rc_case *c). It returns 0 when it ran (pass or
+ * fail is decided by the rc_check_* calls), or a VTL_E* code with
+ * rc_case_error() set when it could not run the case (that is a failure).
+ */
+#ifndef VTL_REFCHECK_H
+#define VTL_REFCHECK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "npy.h"
+
+typedef struct {
+  const char *kit;      /* kit directory */
+  const char *name;     /* case name */
+  json_t *json;         /* the case object (borrowed) */
+  json_t *params;       /* its "params" (borrowed, may be NULL) */
+  double max_abs, max_rel; /* tolerance; exact: both 0 and exact = true */
+  bool exact;
+  int failures;         /* outputs that failed so far */
+  int checked;          /* outputs compared so far */
+  char error[512];      /* why the case could not run */
+} rc_case;
+
+/* Loads input `name` (inputs.<name>, a file entry). */
+int rc_input(rc_case *c, const char *name, vtl_npy *out);
+/* Loads the i-th entry of the inputs.noise list, or the entry whose
+ * `where` contains `where` and whose `step` equals step (first match).
+ * Returns VTL_ENOENT when there is none. */
+int rc_noise(rc_case *c, const char *where, int step, vtl_npy *out);
+/* Resolves a path relative to the kit into buf. */
+const char *rc_path(rc_case *c, const char *rel, char *buf, size_t len);
+
+/* Compares the engine's output with outputs.<name> under the case's
+ * tolerance (integer outputs exactly), prints one line per output. */
+int rc_check_f32(rc_case *c, const char *name, const float *data, int ndim,
+                 const int64_t *shape);
+int rc_check_i64(rc_case *c, const char *name, const int64_t *data, int ndim,
+                 const int64_t *shape);
+
+int rc_case_error(rc_case *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* VTL_REFCHECK_H */
