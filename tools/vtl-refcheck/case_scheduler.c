@@ -68,8 +68,12 @@ int run_scheduler(rc_case *c) {
     goto done;
   int N = s.num_steps;
   size_t n = x0.count;
-  if (x0.dtype != VTL_NPY_F32 || mo.dtype != VTL_NPY_F32 || x0.ndim >= VTL_NPY_MAX_DIMS ||
-      mo.count != (size_t)N * n) {
+  if (x0.dtype != VTL_NPY_F32 || mo.dtype != VTL_NPY_F32 || x0.ndim >= VTL_NPY_MAX_DIMS) {
+    rc = rc_case_error(c, VTL_EINVAL, "sample and model_outputs must be float32, "
+                                      "sample of fewer than %d dims", VTL_NPY_MAX_DIMS);
+    goto done;
+  }
+  if (mo.count != (size_t)N * n) {
     rc = rc_case_error(c, VTL_EINVAL,
                        "model_outputs has %zu values, the schedule needs %d x %zu",
                        mo.count, N, n);
