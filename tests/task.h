@@ -66,6 +66,22 @@
                  b_ ? b_ : "(null)");                                        \
   } while (0)
 
+#define ASSERT_CONTAINS(hay, needle)                                         \
+  do {                                                                       \
+    const char *h_ = (hay), *n_ = (needle);                                  \
+    if (!h_ || !strstr(h_, n_))                                              \
+      TEST_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);  \
+  } while (0)
+
+/* For set-up steps that cannot fail unless the test itself is wrong. */
+#define CHECK(x)                                                             \
+  do {                                                                       \
+    if ((x) != 0) {                                                          \
+      fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x);        \
+      abort();                                                               \
+    }                                                                        \
+  } while (0)
+
 #define ASSERT_NULL(a) ASSERT((a) == NULL)
 #define ASSERT_NOT_NULL(a) ASSERT((a) != NULL)
 

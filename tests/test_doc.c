@@ -49,20 +49,7 @@
 /* ---- helpers -------------------------------------------------------------- */
 
 /* Plumbing that cannot fail in a correct test (op construction). */
-#define CHECK(x)                                                             \
-  do {                                                                       \
-    if ((x) != 0) {                                                          \
-      fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x);         \
-      abort();                                                               \
-    }                                                                        \
-  } while (0)
 
-#define ASSERT_CONTAINS(hay, needle)                                         \
-  do {                                                                       \
-    const char *h_ = (hay), *n_ = (needle);                                  \
-    if (!h_ || !strstr(h_, n_))                                              \
-      TEST_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);  \
-  } while (0)
 
 /* A batch under construction: up to 64 ops. */
 typedef struct {

@@ -40,20 +40,7 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-#define CHECK(x)                                                             \
-  do {                                                                       \
-    if ((x) != 0) {                                                          \
-      fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x);         \
-      abort();                                                               \
-    }                                                                        \
-  } while (0)
 
-#define ASSERT_CONTAINS(hay, needle)                                         \
-  do {                                                                       \
-    const char *h_ = (hay), *n_ = (needle);                                  \
-    if (!h_ || !strstr(h_, n_))                                              \
-      TEST_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);  \
-  } while (0)
 
 static vtl_doc *new_doc(void) {
   vtl_doc *d = NULL;

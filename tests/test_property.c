@@ -32,13 +32,6 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-#define CHECK(x)                                                             \
-  do {                                                                       \
-    if ((x) != 0) {                                                          \
-      fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x);         \
-      abort();                                                               \
-    }                                                                        \
-  } while (0)
 
 typedef struct {
   uint64_t s;

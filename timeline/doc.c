@@ -454,25 +454,8 @@ static int check_entity(vtl_doc *doc, vtl_entity_kind kind, const void *ent,
 
 /* ---- apply ------------------------------------------------------------------------- */
 
-/* Inverse ops recorded while a batch applies, in apply order. */
-typedef struct {
-  vtl_op *ops;
-  size_t n, cap;
-} op_list;
-
-static vtl_op *op_list_push(op_list *l) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 8;
-    vtl_op *ops = realloc(l->ops, cap * sizeof *ops);
-    if (!ops) return NULL;
-    l->ops = ops;
-    l->cap = cap;
-  }
-  vtl_op *op = &l->ops[l->n++];
-  *op = (vtl_op){0};
-  return op;
-}
-
+/* The inverse ops of a batch are recorded in a vtl_op_list, in apply
+ * order, while it applies. */
 /* The op that recreates `ent` exactly (every field). */
 static int op_recreate(vtl_op *op, vtl_entity_kind kind, const void *ent) {
   const vtl_entity_desc *d = &vtl_entities[kind];
@@ -489,12 +472,12 @@ static int op_recreate(vtl_op *op, vtl_entity_kind kind, const void *ent) {
   return 0;
 }
 
-static int apply_one(vtl_doc *doc, const vtl_op *op, op_list *inv,
+static int apply_one(vtl_doc *doc, const vtl_op *op, vtl_op_list *inv,
                      vtl_error *err);
 
 /* Deletes kind/id and what hangs on it, recording inverses. */
 static int delete_cascade(vtl_doc *doc, vtl_entity_kind kind, vtl_id id,
-                          op_list *inv, vtl_error *err) {
+                          vtl_op_list *inv, vtl_error *err) {
   vtl__table *t = &doc->tables[kind];
   if (kind == VTL_ENT_TRACK) {
     for (int ck = VTL_ENT_KEYFRAME; ck <= VTL_ENT_PROMPT_CLIP; ck++) {
@@ -526,7 +509,7 @@ static int delete_cascade(vtl_doc *doc, vtl_entity_kind kind, vtl_id id,
       if (rc) return rc;
     }
   }
-  vtl_op *io = op_list_push(inv);
+  vtl_op *io = vtl_op_list_push(inv);
   void *ent = vtl__table_get(t, id);
   if (!io || op_recreate(io, kind, ent))
     return fail(err, VTL_ENOMEM, "out of memory");
@@ -534,7 +517,7 @@ static int delete_cascade(vtl_doc *doc, vtl_entity_kind kind, vtl_id id,
   return 0;
 }
 
-static int apply_create(vtl_doc *doc, const vtl_op *op, op_list *inv,
+static int apply_create(vtl_doc *doc, const vtl_op *op, vtl_op_list *inv,
                         vtl_error *err) {
   const vtl_entity_desc *d = &vtl_entities[op->kind];
   vtl__table *t = &doc->tables[op->kind];
@@ -580,7 +563,7 @@ static int apply_create(vtl_doc *doc, const vtl_op *op, op_list *inv,
       return fail(err, VTL_EREF, "%s.%s: required", d->name, f->name);
     }
   }
-  vtl_op *io = op_list_push(inv);
+  vtl_op *io = vtl_op_list_push(inv);
   if (!io || table_insert(t, ent)) {
     if (io) inv->n--;
     entity_free(op->kind, ent);
@@ -590,7 +573,7 @@ static int apply_create(vtl_doc *doc, const vtl_op *op, op_list *inv,
   return 0;
 }
 
-static int apply_set(vtl_doc *doc, const vtl_op *op, op_list *inv,
+static int apply_set(vtl_doc *doc, const vtl_op *op, vtl_op_list *inv,
                      vtl_error *err) {
   const vtl_entity_desc *d = &vtl_entities[op->kind];
   void *ent = vtl__table_get(&doc->tables[op->kind], op->id);
@@ -608,7 +591,7 @@ static int apply_set(vtl_doc *doc, const vtl_op *op, op_list *inv,
                 f->name);
   int rc = check_value(doc, op->kind, f, &op->fields[0].value, err);
   if (rc) return rc;
-  vtl_op *io = op_list_push(inv);
+  vtl_op *io = vtl_op_list_push(inv);
   if (!io) return fail(err, VTL_ENOMEM, "out of memory");
   vtl_value old;
   vtl__field_read(ent, f, &old);
@@ -629,7 +612,7 @@ static int apply_set(vtl_doc *doc, const vtl_op *op, op_list *inv,
   return 0;
 }
 
-static int apply_one(vtl_doc *doc, const vtl_op *op, op_list *inv,
+static int apply_one(vtl_doc *doc, const vtl_op *op, vtl_op_list *inv,
                      vtl_error *err) {
   if ((unsigned)op->kind >= VTL_ENT__COUNT)
     return fail(err, VTL_EINVAL, "unknown entity kind %d", (int)op->kind);
@@ -648,20 +631,20 @@ static int apply_one(vtl_doc *doc, const vtl_op *op, op_list *inv,
 }
 
 /* Undoes inv (backwards) and frees it. Inverses cannot fail but on NOMEM. */
-static void rollback(vtl_doc *doc, op_list *inv) {
+static void rollback(vtl_doc *doc, vtl_op_list *inv) {
   for (size_t i = inv->n; i-- > 0;) {
-    op_list scratch = {0};
+    vtl_op_list scratch = {0};
     vtl_error ignored;
     apply_one(doc, &inv->ops[i], &scratch, &ignored);
     vtl_ops_free(scratch.ops, scratch.n);
   }
   vtl_ops_free(inv->ops, inv->n);
-  *inv = (op_list){0};
+  *inv = (vtl_op_list){0};
 }
 
 int vtl_doc_apply(vtl_doc *doc, const vtl_op *ops, size_t n, vtl_op **inverse,
                   size_t *ninverse, vtl_error *err) {
-  op_list inv = {0};
+  vtl_op_list inv = {0};
   if (err) *err = (vtl_error){.op_index = -1};
   doc_invalidate(doc);
   int rc = 0;
@@ -701,7 +684,7 @@ int vtl_doc_validate(vtl_doc *doc, const vtl_op *ops, size_t n,
   size_t ninv;
   int rc = vtl_doc_apply(doc, ops, n, &inv, &ninv, err);
   if (rc) return rc;
-  op_list l = {inv, ninv, ninv};
+  vtl_op_list l = {inv, ninv, ninv};
   /* inv is in undo order; rollback() walks backwards, so reverse it */
   for (size_t i = 0; i < ninv / 2; i++) {
     vtl_op tmp = inv[i];
@@ -716,11 +699,11 @@ int vtl_doc_validate(vtl_doc *doc, const vtl_op *ops, size_t n,
 /* ---- whole-document ops ------------------------------------------------------------- */
 
 int vtl_doc_to_ops(vtl_doc *doc, vtl_op **out, size_t *nout) {
-  op_list l = {0};
+  vtl_op_list l = {0};
   const vtl_entity_desc *td = &vtl_entities[VTL_ENT_TIMELINE];
   const void *tl = vtl_doc_timeline(doc);
   for (int i = 0; i < td->nfields; i++) {
-    vtl_op *op = op_list_push(&l);
+    vtl_op *op = vtl_op_list_push(&l);
     vtl_value v;
     if (!op) goto nomem;
     vtl__field_read(tl, &td->fields[i], &v);
@@ -739,7 +722,7 @@ int vtl_doc_to_ops(vtl_doc *doc, vtl_op **out, size_t *nout) {
     size_t n;
     const void *const *items = vtl_doc_list(doc, order[k], &n);
     for (size_t i = 0; i < n; i++) {
-      vtl_op *op = op_list_push(&l);
+      vtl_op *op = vtl_op_list_push(&l);
       if (!op || op_recreate(op, order[k], items[i])) goto nomem;
     }
   }

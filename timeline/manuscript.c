@@ -433,24 +433,6 @@ static int lead_words(const unit_list *l, size_t i, bool across, char *out) {
 /* ---- 4. layout, 5. ops ----------------------------------------------------------------- */
 
 typedef struct {
-  vtl_op *ops;
-  size_t n, cap;
-} op_list;
-
-static vtl_op *push(op_list *l) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    vtl_op *ops = realloc(l->ops, cap * sizeof *ops);
-    if (!ops) return NULL;
-    l->ops = ops;
-    l->cap = cap;
-  }
-  vtl_op *op = &l->ops[l->n++];
-  *op = (vtl_op){0};
-  return op;
-}
-
-typedef struct {
   double fps, words_per_sec, min_seconds;
   int64_t fade;
   vtl_split split;
@@ -482,7 +464,7 @@ static int check_options(const vtl_manuscript_options *opt, options *o,
   return 0;
 }
 
-static int build_ops(const unit_list *l, const options *o, op_list *ops,
+static int build_ops(const unit_list *l, const options *o, vtl_op_list *ops,
                      vtl_error *err) {
   const vtl_id track = 2, first_clip = 3;
   const vtl_id first_marker = first_clip + l->n;
@@ -510,7 +492,7 @@ static int build_ops(const unit_list *l, const options *o, op_list *ops,
   vtl_op *op;
 #define PUSH(expr)                                                           \
   do {                                                                       \
-    if (!(op = push(ops)) || (expr)) goto nomem;                             \
+    if (!(op = vtl_op_list_push(ops)) || (expr)) goto nomem;                             \
   } while (0)
   PUSH(vtl_op_set_str(op, VTL_ENT_TIMELINE, VTL_TIMELINE_ID, "name", name));
   PUSH(vtl_op_set_real(op, VTL_ENT_TIMELINE, VTL_TIMELINE_ID, "fps", o->fps));
@@ -569,7 +551,7 @@ int vtl_manuscript_import(const char *text, size_t len,
   if (rc) return rc;
   buf norm = {0};
   unit_list units = {0};
-  op_list ops = {0};
+  vtl_op_list ops = {0};
   vtl_doc *doc = NULL;
   if ((rc = normalise(text ? text : "", len, &norm, err))) goto done;
   if (make_units(norm.s ? norm.s : "", norm.n, o.split, &units)) {

@@ -31,6 +31,19 @@ void vtl_ops_free(vtl_op *ops, size_t n) {
   free(ops);
 }
 
+vtl_op *vtl_op_list_push(vtl_op_list *l) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 16;
+    vtl_op *ops = realloc(l->ops, cap * sizeof *ops);
+    if (!ops) return NULL;
+    l->ops = ops;
+    l->cap = cap;
+  }
+  vtl_op *op = &l->ops[l->n++];
+  *op = (vtl_op){0};
+  return op;
+}
+
 int vtl_op_create(vtl_op *op, vtl_entity_kind kind, vtl_id id) {
   *op = (vtl_op){.type = VTL_OP_CREATE, .kind = kind, .id = id};
   return 0;

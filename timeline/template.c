@@ -504,24 +504,6 @@ static bool is_curved(int64_t interp) {
 
 /* ---- ops ------------------------------------------------------------------------------- */
 
-typedef struct {
-  vtl_op *ops;                 /* is malloc'd */
-  size_t n, cap;
-} op_list;
-
-static vtl_op *push(op_list *l) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 32;
-    vtl_op *ops = realloc(l->ops, cap * sizeof *ops);
-    if (!ops) return NULL;
-    l->ops = ops;
-    l->cap = cap;
-  }
-  vtl_op *op = &l->ops[l->n++];
-  *op = (vtl_op){0};
-  return op;
-}
-
 /* One vtl_template_apply() call. */
 typedef struct {
   evaluator e;
@@ -529,7 +511,7 @@ typedef struct {
   double intensity;
   vtl_id next_id;              /* the next id to try */
   int64_t next_order;          /* order of the next created track */
-  op_list ops;
+  vtl_op_list ops;
 } applier;
 
 static bool id_taken(vtl_doc *doc, vtl_id id) {
@@ -570,7 +552,7 @@ static int push_key(applier *a, vtl_id track, vtl_keyframe *k,
   vtl_op *op;
   int rc = mint(a, &k->id, err);
   if (rc) return rc;
-  if (!(op = push(&a->ops)) || op_create_key(op, track, k))
+  if (!(op = vtl_op_list_push(&a->ops)) || op_create_key(op, track, k))
     return fail(err, VTL_ENOMEM, "out of memory");
   return 0;
 }
@@ -898,7 +880,7 @@ static int apply_track(applier *a, const ttrack *t, size_t ti,
   vtl_id track_id = 0;
 #define PUSH(expr)                                                           \
   do {                                                                       \
-    if (!(op = push(&a->ops)) || (expr)) {                                   \
+    if (!(op = vtl_op_list_push(&a->ops)) || (expr)) {                                   \
       rc = fail(err, VTL_ENOMEM, "out of memory");                           \
       goto done;                                                             \
     }                                                                        \

@@ -286,6 +286,15 @@ typedef struct {
 void vtl_value_free(vtl_value *v);
 int vtl_value_copy(vtl_value *dst, const vtl_value *src);
 void vtl_op_free(vtl_op *op);             /* frees what the op owns */
+
+/* A growable batch of ops (how importers and apply build theirs). */
+typedef struct {
+  vtl_op *ops; /* is malloc'd */
+  size_t n, cap;
+} vtl_op_list;
+
+/* Appends a zeroed op and returns it, or NULL (list unchanged) on NOMEM. */
+vtl_op *vtl_op_list_push(vtl_op_list *l);
 void vtl_ops_free(vtl_op *ops, size_t n); /* frees each op and the array */
 
 /* Convenience constructors (strings are copied). Return 0 or VTL_ENOMEM. */
