@@ -1,0 +1,391 @@
+/* main.c — vtl-server: flags, sub-commands, start-up, signals, shutdown.
+ *
+ *   vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]
+ *   vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]
+ *   vtl-server room list --data DIR
+ *
+ * The program owns one libuv loop; libwebsockets joins it as a foreign loop
+ * (LWS_SERVER_OPTION_LIBUV + foreign_loops). Shutdown on SIGINT/SIGTERM,
+ * driven by a 10 ms timer on the loop:
+ *   1. stop: refuse new upgrades, ignore new client messages;
+ *   2. flush: wait until the store has committed and acknowledged all;
+ *   3. close sessions: Error{SERVER_SHUTDOWN, fatal}, closed once their
+ *      queues drained (at most 5 s in all);
+ *   4. lws_context_destroy from the timer callback, close our handles; then
+ *      uv_run returns, rooms are freed and uv_loop_close must give 0.
+ * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on usage.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+#include "vtl_import.h"
+#include "wire.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+
+uint64_t vtl_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]\n"
+    "       vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]\n"
+    "       vtl-server room list --data DIR\n"
+    "\n"
+    "  --listen ADDR:PORT  address to serve on (default 127.0.0.1:8080; port 0: any)\n"
+    "  --data DIR          the data directory (SQLite database vtl.db)\n"
+    "  --demo              open a room \"demo\" (from demo/demo.vtl.json) with\n"
+    "                      fresh tokens printed at start-up\n"
+    "  --snapshot-every N  store a snapshot every N ops (default 1000)\n"
+    "  --public            room create: an empty token joins as a viewer\n");
+}
+
+/* "ADDR:PORT", "[V6]:PORT" or "PORT". Returns 0 or -1. */
+static int parse_listen(const char *arg, char *addr, size_t alen, int *port) {
+  const char *colon = strrchr(arg, ':');
+  const char *p = colon ? colon + 1 : arg;
+  char *end;
+  long v = strtol(p, &end, 10);
+  if (!*p || *end || v < 0 || v > 65535) return -1;
+  *port = (int)v;
+  addr[0] = '\0';
+  if (colon) {
+    size_t n = (size_t)(colon - arg);
+    if (n && arg[0] == '[' && arg[n - 1] == ']') { arg++; n -= 2; }
+    if (n >= alen) return -1;
+    memcpy(addr, arg, n);
+    addr[n] = '\0';
+  }
+  return 0;
+}
+
+/* ---- sub-commands ----------------------------------------------------------- */
+
+static int make_tokens(char dtok[64], char vtok[64], uint8_t dh[32],
+                       uint8_t vh[32]) {
+  if (vtl_auth_token_new(VTL__V1__ROLE__ROLE_DIRECTOR, dtok, 64) ||
+      vtl_auth_token_new(VTL__V1__ROLE__ROLE_VIEWER, vtok, 64))
+    return VTL_EIO;
+  vtl_auth_hash(dtok, dh);
+  vtl_auth_hash(vtok, vh);
+  return 0;
+}
+
+static void print_room_urls(const char *name, const char *host, int port,
+                            const char *dtok, const char *vtok) {
+  printf("  director token: %s\n  viewer token:   %s\n", dtok, vtok);
+  printf("  director: http://%s:%d/?room=%s#token=%s\n", host, port, name, dtok);
+  printf("  viewer:   http://%s:%d/?room=%s#token=%s\n", host, port, name, vtok);
+}
+
+static int cmd_room_create(const char *name, const char *data, bool anon,
+                           const char *host, int port, vtl_store *st,
+                           const uint8_t *doc, size_t doclen) {
+  char dtok[64], vtok[64], msg[512];
+  uint8_t dh[32], vh[32];
+  if (!name[0] || strlen(name) > VTL_MAX_NAME || !vtl_wire_utf8_valid(name)) {
+    fprintf(stderr, "vtl-server: a room name is 1..256 bytes of UTF-8\n");
+    return 2;
+  }
+  if (make_tokens(dtok, vtok, dh, vh)) {
+    fprintf(stderr, "vtl-server: no randomness for tokens\n");
+    return 1;
+  }
+  if (vtl_store_room_create(st, name, anon, dh, vh, doc, doclen, msg,
+                            sizeof msg)) {
+    fprintf(stderr, "vtl-server: %s\n", msg);
+    return 1;
+  }
+  printf("room \"%s\" created in %s%s\n", name, data,
+         anon ? " (anyone may watch)" : "");
+  print_room_urls(name, host, port, dtok, vtok);
+  printf("tokens are stored hashed: keep them, they cannot be shown again\n");
+  return 0;
+}
+
+static void print_room(void *arg, const vtl_store_room_info *r) {
+  (*(int *)arg)++;
+  printf("%-24s seq %-8llu ops %-8llu %s\n", r->name,
+         (unsigned long long)r->seq, (unsigned long long)r->nops,
+         r->anonymous_viewers ? "public" : "");
+}
+
+/* ---- the demo room ------------------------------------------------------------- */
+
+static int demo_doc(uint8_t **blob, size_t *len) {
+  static const char *paths[] = {"demo/demo.vtl.json",
+                                VTL_SOURCE_DIR "/demo/demo.vtl.json"};
+  for (size_t i = 0; i < 2; i++) {
+    FILE *f = fopen(paths[i], "rb");
+    if (!f) continue;
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+      if (n == cap) {
+        char *p = realloc(buf, cap = cap ? cap * 2 : 65536);
+        if (!p) break;
+        buf = p;
+      }
+      got = fread(buf + n, 1, cap - n, f);
+      n += got;
+    } while (got > 0);
+    fclose(f);
+    vtl_doc *doc = NULL;
+    vtl_error err = {0};
+    int rc = buf ? vtl_json_import(buf, n, &doc, &err) : VTL_ENOMEM;
+    free(buf);
+    if (rc) {
+      fprintf(stderr, "vtl-server: %s: %s\n", paths[i], err.message);
+      return rc;
+    }
+    Vtl__V1__Document *d;
+    rc = vtl_wire_doc_to_pb(doc, &d);
+    if (!rc) {
+      *len = vtl__v1__document__get_packed_size(d);
+      *blob = malloc(*len ? *len : 1);
+      if (*blob) vtl__v1__document__pack(d, *blob);
+      else rc = VTL_ENOMEM;
+      vtl_wire_doc_free_pb(d);
+    }
+    vtl_doc_free(doc);
+    return rc;
+  }
+  *blob = NULL; /* no demo file: an empty film */
+  *len = 0;
+  return 0;
+}
+
+static int open_demo(vtl_store *st, const char *data, const char *host,
+                     int port) {
+  vtl_store_room_info info;
+  if (vtl_store_room_find(st, "demo", &info) == VTL_ENOENT) {
+    uint8_t *blob;
+    size_t len;
+    if (demo_doc(&blob, &len)) return 1;
+    int rc = cmd_room_create("demo", data, true, host, port, st, blob, len);
+    free(blob);
+    return rc;
+  }
+  char dtok[64], vtok[64];
+  uint8_t dh[32], vh[32];
+  if (make_tokens(dtok, vtok, dh, vh) ||
+      vtl_store_room_set_tokens(st, info.id, dh, vh)) {
+    fprintf(stderr, "vtl-server: cannot renew the demo room's tokens\n");
+    return 1;
+  }
+  printf("room \"demo\" (fresh tokens for this run)\n");
+  print_room_urls("demo", host, port, dtok, vtok);
+  return 0;
+}
+
+/* ---- serving ----------------------------------------------------------------- */
+
+typedef struct {
+  vtl_server *sv;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t stop_timer;
+  int phase;            /* 0 running, 1 flushing, 2 closing sessions, 3 done */
+  uint64_t deadline;    /* uv_now at which sessions are dropped */
+} app;
+
+static void on_stop_tick(uv_timer_t *t) {
+  app *a = t->data;
+  vtl_server *sv = a->sv;
+  if (a->phase == 1) {
+    bool inflight = false;
+    for (vtl_room *r = sv->rooms; r; r = r->next)
+      inflight |= r->inflight_head != NULL;
+    if ((inflight || !vtl_store_idle(sv->store)) && uv_now(sv->loop) < a->deadline)
+      return;
+    for (vtl_session *s = sv->sessions; s; s = s->all_next)
+      vtl_session_error(s, VTL__V1__ERROR__CODE__CODE_SERVER_SHUTDOWN, 0, true,
+                        "the server is shutting down");
+    a->phase = 2;
+    return;
+  }
+  if (a->phase == 2) {
+    if (sv->nsessions > 0 && uv_now(sv->loop) < a->deadline) return;
+    a->phase = 3;
+    vtl_store_close(sv->store); /* commits what is left, runs callbacks */
+    sv->store = NULL;
+    lws_context_destroy(sv->ctx); /* its handles close as the loop runs; */
+    /* sv->ctx stays: destroy finishes in serve() after uv_run (4.1.6 frees
+     * the context only on a second call, outside the loop; it NULLs sv->ctx
+     * through info.pcontext when it is gone) */
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)t, NULL);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app *a = h->data;
+  if (a->phase) return;
+  fprintf(stderr, "vtl-server: %s: shutting down\n",
+          signum == SIGINT ? "SIGINT" : "SIGTERM");
+  a->sv->stopping = true;
+  a->phase = 1;
+  a->deadline = uv_now(a->sv->loop) + SHUTDOWN_GRACE_MS;
+  uv_timer_start(&a->stop_timer, on_stop_tick, 0, 10);
+}
+
+static int serve(const char *addr, int port, const char *data, bool demo,
+                 unsigned snapshot_every) {
+  uv_loop_t loop;
+  vtl_server sv;
+  app a;
+  char msg[1024];
+  memset(&sv, 0, sizeof sv);
+  memset(&a, 0, sizeof a);
+  signal(SIGPIPE, SIG_IGN);
+  if (uv_loop_init(&loop) != 0) return 1;
+  sv.loop = &loop;
+  sv.cfg.listen_addr = addr[0] ? addr : NULL;
+  sv.cfg.port = port;
+  sv.cfg.data_dir = data;
+  sv.cfg.snapshot_every = snapshot_every;
+  sv.cfg.demo = demo;
+  if (vtl_store_open(&sv.store, &loop, data, msg, sizeof msg)) {
+    fprintf(stderr, "vtl-server: %s\n", msg);
+    uv_loop_close(&loop);
+    return 1;
+  }
+
+  a.sv = &sv;
+  uv_signal_init(&loop, &a.sigint);
+  uv_signal_init(&loop, &a.sigterm);
+  uv_timer_init(&loop, &a.stop_timer);
+  a.sigint.data = a.sigterm.data = a.stop_timer.data = &a;
+  uv_signal_start(&a.sigint, on_signal, SIGINT);
+  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+
+  lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  void *foreign[1] = {&loop};
+  info.options = LWS_SERVER_OPTION_LIBUV;
+  info.foreign_loops = foreign;
+  info.port = port;
+  info.iface = sv.cfg.listen_addr;
+  info.protocols = vtl_ws_protocols;
+  info.user = &sv;
+  info.vhost_name = "vtl";
+  info.pcontext = &sv.ctx; /* lws sets it to NULL once wholly destroyed */
+  sv.ctx = lws_create_context(&info);
+  struct lws_vhost *vh = sv.ctx ? lws_get_vhost_by_name(sv.ctx, "vtl") : NULL;
+  int bound = vh ? lws_get_vhost_listen_port(vh) : -1;
+  int rc = 0;
+  if (!sv.ctx || bound <= 0) {
+    fprintf(stderr, "vtl-server: cannot listen on %s:%d\n",
+            addr[0] ? addr : "*", port);
+    rc = 1;
+  }
+  const char *host = addr[0] ? addr : "localhost";
+  if (!rc && demo) rc = open_demo(sv.store, data, host, bound);
+  if (rc) { /* start-up failed: take everything down the normal way */
+    a.phase = 2;
+    a.deadline = 0;
+    sv.stopping = true;
+    uv_timer_start(&a.stop_timer, on_stop_tick, 0, 10);
+  } else {
+    printf("%s listening on http://%s:%d/ (websocket ws://%s:%d/ws, "
+           "subprotocol vtl.v1; data %s)\n",
+           VTL_SERVER_VERSION, host, bound, host, bound, data);
+    fflush(stdout);
+  }
+
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (sv.ctx) { /* the second, finalising call (see on_stop_tick) */
+    lws_context_destroy(sv.ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  while (sv.rooms) {
+    vtl_room *r = sv.rooms;
+    sv.rooms = r->next;
+    vtl_room_free(r);
+  }
+  int lc = uv_loop_close(&loop);
+  if (lc != 0) {
+    fprintf(stderr, "vtl-server: uv_loop_close: %s\n", uv_strerror(lc));
+    return 1;
+  }
+  if (!rc) fprintf(stderr, "vtl-server: stopped\n");
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  const char *data = NULL, *listen = "127.0.0.1:8080";
+  bool demo = false, pub = false;
+  unsigned snapshot_every = 1000;
+  const char *pos[3] = {NULL, NULL, NULL};
+  int npos = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { usage(stdout); return 0; }
+    if (!strcmp(o, "--demo")) { demo = true; continue; }
+    if (!strcmp(o, "--public")) { pub = true; continue; }
+    if (!strcmp(o, "--data") || !strcmp(o, "--listen") ||
+        !strcmp(o, "--snapshot-every")) {
+      if (i + 1 >= argc) { usage(stderr); return 2; }
+      const char *v = argv[++i];
+      if (!strcmp(o, "--data")) data = v;
+      else if (!strcmp(o, "--listen")) listen = v;
+      else {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 0 || n > 100000000) { usage(stderr); return 2; }
+        snapshot_every = (unsigned)n;
+      }
+      continue;
+    }
+    if (o[0] == '-' || npos == 3) {
+      fprintf(stderr, "vtl-server: unexpected argument %s\n", o);
+      usage(stderr);
+      return 2;
+    }
+    pos[npos++] = o;
+  }
+  char addr[256];
+  int port;
+  if (parse_listen(listen, addr, sizeof addr, &port)) {
+    fprintf(stderr, "vtl-server: --listen wants ADDR:PORT, not %s\n", listen);
+    return 2;
+  }
+  if (!data) {
+    fprintf(stderr, "vtl-server: --data DIR is required\n");
+    usage(stderr);
+    return 2;
+  }
+  if (npos == 0) return serve(addr, port, data, demo, snapshot_every);
+
+  bool create = npos == 3 && !strcmp(pos[0], "room") && !strcmp(pos[1], "create");
+  bool list = npos == 2 && !strcmp(pos[0], "room") && !strcmp(pos[1], "list");
+  if (!create && !list) {
+    usage(stderr);
+    return 2;
+  }
+  vtl_store *st;
+  char msg[1024];
+  if (vtl_store_open(&st, NULL, data, msg, sizeof msg)) {
+    fprintf(stderr, "vtl-server: %s\n", msg);
+    return 1;
+  }
+  int rc;
+  if (create) {
+    rc = cmd_room_create(pos[2], data, pub, addr[0] ? addr : "localhost",
+                         port, st, NULL, 0);
+  } else {
+    int n = 0;
+    rc = vtl_store_room_list(st, print_room, &n) ? 1 : 0;
+    if (!rc && n == 0) printf("no rooms in %s\n", data);
+  }
+  vtl_store_close(st);
+  return rc;
+}

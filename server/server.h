@@ -1,0 +1,225 @@
+/* server.h — vtl-server internals shared by its files (not a public API).
+ *
+ *   main.c   flags, sub-commands, start-up line, signals, shutdown order
+ *   ws.c     the lws protocol callback: sessions, receive assembly, send
+ *            queues (one write per SERVER_WRITEABLE)
+ *   room.c   rooms: head document, seq, dedup, op log ring, sessions,
+ *            commit pipeline, broadcast
+ *   sync.c   message handlers handle_<msg>, one dispatch table
+ *   store.c  SQLite (schema in its header); group commit on a worker thread
+ *   auth.c   room tokens: random, stored hashed, constant-time compare
+ *   wire.c   proto <-> vtl_op (wire.h; also linked by clients)
+ *
+ * Threads: everything here runs on the loop thread except store.c's worker,
+ * which touches only its own sqlite3 connection and the request queue.
+ */
+#ifndef VTL_SERVER_H
+#define VTL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include "store.h"
+#include "vtl.pb-c.h"
+#include "vtl_timeline.h"
+
+#define VTL_SERVER_VERSION "vtl-server 0.1.0"
+
+/* Impossible-but-survivable conditions (SQLite's ALWAYS / NEVER): in debug
+ * builds they abort, in release builds they are tested and survived. */
+#ifdef NDEBUG
+#define VTL_ALWAYS(x) (x)
+#define VTL_NEVER(x) (x)
+#else
+#define VTL_ALWAYS(x) ((x) ? 1 : (abort(), 0))
+#define VTL_NEVER(x) ((x) ? (abort(), 1) : 0)
+#endif
+
+/* Protocol limits (docs/protocol.md, "Limits"). */
+#define VTL_MAX_MESSAGE_BYTES   (1u << 20)
+#define VTL_MAX_OPS_PER_BATCH   256
+#define VTL_MAX_STRING_BYTES    4096
+#define VTL_MAX_BATCHES_PER_SEC 50
+#define VTL_MAX_PRESENCE_PER_SEC 20
+#define VTL_MAX_OFFENCES        3
+#define VTL_MAX_CAPABILITIES    16
+#define VTL_MAX_CAPABILITY      64
+/* Server bounds (not in the protocol). */
+#define VTL_LOG_RING            4096     /* committed Ops kept per room for catch-up */
+#define VTL_SEND_QUEUE_MAX      65536    /* queued messages before RESYNC_REQUIRED */
+#define VTL_SEND_QUEUE_BYTES    (64u << 20)
+#define VTL_ID_BASE_SHIFT       24       /* id = id_base | counter(24 bits) */
+#define VTL_ID_BASE_RESERVE     64       /* bases reserved per store round trip */
+
+typedef struct vtl_server vtl_server;
+typedef struct vtl_room vtl_room;
+typedef struct vtl_session vtl_session;
+
+/* ---- messages ---------------------------------------------------------------
+ * An encoded Envelope with LWS_PRE bytes of headroom, reference counted so
+ * that one broadcast is encoded once and queued for every session. */
+typedef struct vtl_msg {
+  int refs;        /* owners: send queues, the room's log ring, requests */
+  size_t len;      /* payload bytes at buf + LWS_PRE */
+  uint8_t buf[];   /* LWS_PRE headroom, then the packed Envelope */
+} vtl_msg;
+
+vtl_msg *vtl_msg_pack(const Vtl__V1__Envelope *env); /* refs = 1; NULL: NOMEM */
+vtl_msg *vtl_msg_from_bytes(const void *p, size_t n); /* copy; refs = 1 */
+static inline uint8_t *vtl_msg_data(vtl_msg *m) { return m->buf + LWS_PRE; }
+void vtl_msg_ref(vtl_msg *m);
+void vtl_msg_unref(vtl_msg *m);
+
+/* ---- sessions (handles; one per websocket connection) ------------------- */
+
+typedef enum {
+  VTL_SESSION_NEW,      /* connected, no Hello yet */
+  VTL_SESSION_JOINING,  /* Hello accepted, waiting for an id base */
+  VTL_SESSION_LIVE,     /* welcomed: receives the room's traffic */
+} vtl_session_state;
+
+struct vtl_session {
+  void *data;                 /* user pointer (libuv habit) */
+  vtl_server *server;         /* borrowed */
+  struct lws *wsi;            /* borrowed from lws; NULL once closed */
+  vtl_room *room;             /* borrowed; NULL before Hello */
+  vtl_session *room_prev, *room_next; /* the room's session list */
+  vtl_session *all_next;      /* the server's session list */
+  vtl_session_state state;
+  uint64_t id;                /* unique in the room: id_base >> 24 */
+  int role;                   /* Vtl__V1__Role */
+  char *display_name;         /* is malloc'd */
+  uint64_t last_seq;          /* Hello.last_seq (catch-up from here) */
+  uint64_t id_base;           /* Welcome.id_base */
+  uint64_t after_seq;         /* broadcast Ops with seq <= this are covered
+                                 by the session's catch-up */
+  vtl_msg *held_snapshot;     /* snapshot at after_seq waiting for the commit
+                                 of after_seq; NULL when none */
+  /* send queue: a FIFO of referenced messages (ops, errors, replies) */
+  vtl_msg **q;                /* is malloc'd; q_cap slots, ring */
+  size_t q_head, q_n, q_cap;
+  size_t q_bytes;             /* payload bytes queued */
+  vtl_msg *frame_slot;        /* newest frame only, droppable (later) */
+  /* receive assembly */
+  uint8_t *rx;                /* is malloc'd; the message being received */
+  size_t rx_len, rx_cap;
+  bool rx_oversize;           /* the current message passed the limit */
+  bool rx_text;               /* the current message is a text frame */
+  int offences;               /* malformed messages so far (3rd is fatal) */
+  double rate_tokens;         /* OpBatch token bucket, refilled 50/s */
+  uint64_t rate_ms;           /* last refill, uv_now */
+  bool closing;               /* a fatal Error is queued: close after it */
+  int close_status;           /* websocket close code */
+};
+
+/* Queues a message (takes a reference). Returns 0, or VTL_ELIMIT when the
+ * queue passed its bound: the caller's message is dropped and the session
+ * is sent RESYNC_REQUIRED and closed. Messages to a closing session are
+ * dropped (0). */
+int vtl_session_send(vtl_session *s, vtl_msg *m);
+/* Sends Error{code, batch_id, message}; fatal also closes after it. */
+void vtl_session_error(vtl_session *s, int wire_code, uint64_t batch_id,
+                       bool fatal, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Counts an offence and answers Error{code}; the 3rd is fatal. */
+void vtl_session_offence(vtl_session *s, int wire_code, const char *what);
+
+/* ---- rooms ------------------------------------------------------------------
+ * A room is loaded on the first Hello that names it (latest snapshot plus
+ * replay of the op log) and stays loaded while the server runs. */
+
+typedef struct vtl_batch vtl_batch; /* room.c: an applied, uncommitted batch */
+
+typedef struct {
+  uint64_t *keys;  /* batch ids; 0 = empty slot; is malloc'd */
+  uint64_t *vals;  /* seq of each */
+  size_t n, cap;   /* cap: power of two */
+} vtl_u64map;
+
+struct vtl_room {
+  vtl_server *server;         /* borrowed */
+  vtl_room *next;             /* the server's room list */
+  int64_t db_id;              /* rooms.id */
+  char *name;                 /* is malloc'd */
+  vtl_doc *doc;               /* head: every applied batch; owned */
+  uint64_t seq;               /* head seq (applied, maybe not committed) */
+  uint64_t committed;         /* last durable seq */
+  uint64_t last_snapshot_seq; /* seq of the newest stored snapshot */
+  vtl_u64map dedup;           /* batch_id -> seq, every batch in the log */
+  vtl_msg *log[VTL_LOG_RING]; /* committed Ops envelopes, by seq % RING */
+  uint64_t log_first;         /* oldest seq held in log (0: none) */
+  vtl_batch *inflight_head, *inflight_tail; /* applied, not yet committed */
+  uint64_t id_bases_next;     /* next id base index to hand out */
+  uint64_t id_bases_limit;    /* bases reserved durably: [1, limit) */
+  bool id_reserving;          /* a reservation request is in flight */
+  vtl_session *sessions;      /* list head (room_next) */
+  size_t nsessions;
+};
+
+/* Finds a loaded room or loads it from the store. Returns 0, VTL_ENOENT
+ * (no such room), VTL_EIO (store error; `msg` says why) or VTL_ENOMEM. */
+int vtl_room_get(vtl_server *sv, const char *name, vtl_room **out,
+                 char *msg, size_t msglen);
+void vtl_room_free(vtl_room *r);
+/* Adds s to the room; it is welcomed once an id base is durable. */
+void vtl_room_join(vtl_room *r, vtl_session *s);
+void vtl_room_leave(vtl_room *r, vtl_session *s);
+/* Validates, applies and submits one batch (the caller checked role and
+ * rate). Returns 0 (broadcast after the commit), or a VTL_E* with err. */
+int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *b,
+                   vtl_error *err);
+/* Sends a message to every live session of the room except `except`. */
+void vtl_room_broadcast(vtl_room *r, vtl_msg *m, vtl_session *except);
+
+/* ---- the server ----------------------------------------------------------- */
+
+typedef struct {
+  const char *listen_addr;    /* e.g. "127.0.0.1" (borrowed from argv) */
+  int port;                   /* 0: any free port */
+  const char *data_dir;       /* borrowed */
+  unsigned snapshot_every;    /* ops between snapshots */
+  bool demo;                  /* --demo */
+} vtl_server_config;
+
+struct vtl_server {
+  uv_loop_t *loop;            /* owned by main.c */
+  struct lws_context *ctx;    /* NULL after destroy */
+  vtl_store *store;           /* owned */
+  vtl_server_config cfg;
+  vtl_room *rooms;            /* loaded rooms, owned */
+  vtl_session *sessions;      /* every connection, owned (all_next) */
+  size_t nsessions;
+  bool stopping;              /* SIGINT/SIGTERM seen: refuse new sessions */
+};
+
+/* sync.c: handles one decoded client message. */
+void vtl_sync_dispatch(vtl_session *s, const Vtl__V1__Envelope *env);
+/* sync.c: sends Welcome, catch-up (ops or snapshot) and goes LIVE. */
+void vtl_sync_welcome(vtl_session *s);
+
+/* ws.c */
+extern const struct lws_protocols vtl_ws_protocols[];
+void vtl_ws_request_write(vtl_session *s);
+
+/* auth.c */
+#define VTL_TOKEN_HASH_BYTES 32
+/* Makes a fresh random token ("vtd_..." / "vtv_..." + 48 hex digits) into
+ * buf (>= 64 bytes). Returns 0 or VTL_EIO (no randomness). */
+int vtl_auth_token_new(int role, char *buf, size_t len);
+void vtl_auth_hash(const char *token, uint8_t out[VTL_TOKEN_HASH_BYTES]);
+/* Constant-time equality of two hashes. */
+bool vtl_auth_equal(const uint8_t *a, const uint8_t *b);
+
+/* room.c: small u64 -> u64 hash map (keys != 0). */
+int vtl_u64map_put(vtl_u64map *m, uint64_t k, uint64_t v);
+bool vtl_u64map_get(const vtl_u64map *m, uint64_t k, uint64_t *v);
+void vtl_u64map_del(vtl_u64map *m, uint64_t k);
+void vtl_u64map_free(vtl_u64map *m);
+
+uint64_t vtl_now_ms(void); /* wall clock, ms since the Unix epoch */
+
+#endif /* VTL_SERVER_H */
