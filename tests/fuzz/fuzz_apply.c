@@ -26,7 +26,9 @@
  *
  *   input := flags:u8 batch*            at most MAX_BATCHES batches
  *   flags    bit 0  start from the base document (BASE_JSON) instead of an
- *                   empty one; bit 1  run vtl_doc_validate before apply
+ *                   empty one; bit 1  run vtl_doc_validate before apply;
+ *                   bit 2  ids from 1..WIDE_ID_SPACE (tables that grow, more
+ *                   than 16 of a kind) instead of 1..ID_SPACE
  *   batch := hdr:u8 frame:u16 op{1 + hdr % MAX_OPS}
  *            frame: an extra frame at which parameters are checked
  *   op    := code:u8 id:u8 field{nfields}
@@ -34,7 +36,7 @@
  *                 bits 2-4  kind: 0..6 the entity kinds, 7 an invalid kind
  *                 bits 5-7  nfields: CREATE 0..7; SET 1, except 6 -> 0 and
  *                           7 -> 2 (both invalid)
- *            id   < 0xf0: 1 + id % ID_SPACE (a small id space, so that ops
+ *            id   < 0xf0: 1 + id % the id space (small, so that ops
  *                 collide); 0xf0.. : special_ids[id - 0xf0]
  *   field := fsel:u8 value
  *            fsel < 0xf0: fsel % nfields(kind); else -1, nfields, 63, 64
@@ -69,12 +71,14 @@
 #define MAX_BATCHES 24
 #define MAX_OPS 8
 #define ID_SPACE 12
+#define WIDE_ID_SPACE 0xf0
 
 /* ---- the input reader ------------------------------------------------------ */
 
 typedef struct {
   const uint8_t *p; /* borrowed: the fuzzer's input */
   size_t n, pos;
+  int id_space;     /* ID_SPACE or WIDE_ID_SPACE (flags bit 2) */
 } reader;
 
 static uint8_t rd_u8(reader *r) { return r->pos < r->n ? r->p[r->pos++] : 0; }
@@ -161,8 +165,9 @@ static void init_strings(void) {
   tail[3] = exact_name;
 }
 
-/* A small valid document in the ids of ID_SPACE: every kind, an expression,
- * an image shot, a muted track, a prompt track with two crossfading clips. */
+/* A small valid document, mostly in the ids of ID_SPACE: every kind, an expression,
+ * an image shot, a muted track, two tracks driving zoom, a prompt track with
+ * crossfading clips (two with the same prompt, merged), 20 markers. */
 static const char BASE_JSON[] =
   "{\"format\":\"vtl-timeline\",\"version\":1,"
   "\"timeline\":{\"length\":240,\"fps\":24,\"seed\":42,\"seed_mode\":\"iter\"},"
@@ -171,7 +176,8 @@ static const char BASE_JSON[] =
   "\"tracks\":[{\"id\":1,\"name\":\"zoom\",\"target\":\"zoom\"},"
   "{\"id\":2,\"name\":\"story\",\"target\":\"prompt\"},"
   "{\"id\":3,\"name\":\"denoise\",\"target\":\"strength\",\"mute\":true},"
-  "{\"id\":4,\"name\":\"seed\",\"target\":\"seed\",\"order\":-1}],"
+  "{\"id\":4,\"name\":\"seed\",\"target\":\"seed\",\"order\":-1},"
+  "{\"id\":5,\"name\":\"zoom alt\",\"target\":\"zoom\",\"order\":1}],"
   "\"keyframes\":[{\"id\":1,\"track\":1,\"frame\":0,\"value\":1.0},"
   "{\"id\":2,\"track\":1,\"frame\":60,\"value\":1.05,\"interp\":\"bezier\","
   "\"out_dt\":10,\"out_dv\":0.01},"
@@ -179,14 +185,21 @@ static const char BASE_JSON[] =
   "\"expr\":\"1+0.002*sin(1.25*3.14*t/30)\"},"
   "{\"id\":4,\"track\":3,\"frame\":10,\"value\":0.6,\"interp\":\"hold\"},"
   "{\"id\":5,\"track\":4,\"frame\":0,\"value\":7,\"interp\":\"ease_in_out\"},"
-  "{\"id\":6,\"track\":4,\"frame\":200,\"value\":70000}],"
+  "{\"id\":6,\"track\":4,\"frame\":200,\"value\":70000},"
+  "{\"id\":7,\"track\":5,\"frame\":30,\"value\":0.9}],"
   "\"prompt_clips\":[{\"id\":1,\"track\":2,\"start\":0,\"end\":130,"
   "\"text\":\"a fox\",\"fade_out\":20},"
   "{\"id\":2,\"track\":2,\"start\":110,\"end\":240,\"text\":\"a wolf\","
-  "\"negative\":\"blurry\",\"weight\":2,\"fade_in\":20}],"
+  "\"negative\":\"blurry\",\"weight\":2,\"fade_in\":20},"
+  "{\"id\":3,\"track\":2,\"start\":100,\"end\":140,\"text\":\"a fox\"}],"
   "\"shots\":[{\"id\":1,\"start\":0},"
   "{\"id\":2,\"start\":100,\"source\":\"image\",\"asset\":1,\"seed\":7}],"
-  "\"markers\":[{\"id\":1,\"frame\":50,\"label\":\"beat\"}]}";
+  "\"markers\":[{\"id\":1,\"frame\":50,\"label\":\"beat\"},"
+  /* more than 16 of one kind: the id map has grown once */
+  "{\"id\":2},{\"id\":3},{\"id\":4},{\"id\":5},{\"id\":6},{\"id\":7},"
+  "{\"id\":8},{\"id\":9},{\"id\":10},{\"id\":11},{\"id\":12},{\"id\":13},"
+  "{\"id\":14},{\"id\":15},{\"id\":16},{\"id\":17},{\"id\":18},{\"id\":19},"
+  "{\"id\":20}]}";
 
 /* ---- failing ----------------------------------------------------------------------- */
 
@@ -273,7 +286,7 @@ static vtl_value typed_value(reader *r, vtl_entity_kind kind,
     break;
   }
   case VTL_FT_REF:
-    v.u.i = (int64_t)(x % (ID_SPACE + 1));     /* 0 = none */
+    v.u.i = (int64_t)(x % (unsigned)(r->id_space + 1)); /* 0 = none */
     break;
   case VTL_FT_STR:
     v.type = VTL_FT_STR;
@@ -327,7 +340,7 @@ static vtl_value decode_value(reader *r, vtl_entity_kind kind,
     static const vtl_field_type odd[] = {VTL_FT_ENUM, VTL_FT_REF, VTL_FT_STR,
                                          VTL_FT_INT};
     v.type = odd[sel - 0xf8];
-    v.u.i = v.type == VTL_FT_STR ? 0 : 1 + rd_u8(r) % ID_SPACE;
+    v.u.i = v.type == VTL_FT_STR ? 0 : 1 + rd_u8(r) % r->id_space;
     if (v.type == VTL_FT_STR) v.u.s = NULL;
   } else if (sel < 0xfe) {
     v.type = VTL_FT_REAL;
@@ -347,7 +360,8 @@ static void decode_op(reader *r, vtl_op *op) {
                              ? (vtl_entity_kind)(code >> 2 & 7)
                              : (vtl_entity_kind)9;
   *op = (vtl_op){.type = types[code & 3], .kind = kind,
-                 .id = idb < 0xf0 ? 1 + idb % ID_SPACE : special_ids[idb - 0xf0]};
+                 .id = idb < 0xf0 ? 1 + (vtl_id)(idb % r->id_space)
+                                  : special_ids[idb - 0xf0]};
   int nf = code >> 5;
   if (op->type == VTL_OP_SET) nf = nf == 6 ? 0 : nf == 7 ? 2 : 1;
   if (op->type == VTL_OP_DELETE) nf = 0;
@@ -628,8 +642,9 @@ static vtl_doc *base_doc(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   init_strings();
   tracing = getenv("FUZZ_APPLY_TRACE") != NULL;
-  reader r = {data, size, 0};
+  reader r = {data, size, 0, ID_SPACE};
   uint8_t flags = rd_u8(&r);
+  if (flags & 4) r.id_space = WIDE_ID_SPACE;
   vtl_doc *doc = NULL;
   int rc = flags & 1 ? vtl_doc_clone(base_doc(), &doc) : vtl_doc_new(&doc);
   if (rc) die("cannot make the starting document: %s", vtl_err_name(rc));
