@@ -51,8 +51,21 @@ struct vtl__eval_cache {
 };
 
 uint64_t vtl__hash_bytes(uint64_t h, const void *p, size_t n) {
+  /* 8 bytes per step (multiply-xorshift); the dependency hash is rebuilt for
+   * every key after each edit, so byte-wise FNV was most of an edit's cost */
   const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  for (; n >= 8; n -= 8, b += 8) {
+    uint64_t w;
+    memcpy(&w, b, 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, b, n);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
   return h;
 }
 
@@ -143,23 +156,29 @@ static vtl__eval_cache *cache_build(vtl_doc *doc) {
   const void *const *keys = vtl_doc_list(doc, VTL_ENT_KEYFRAME, &nk);
   const void *const *clips = vtl_doc_list(doc, VTL_ENT_PROMPT_CLIP, &nc);
   const void *const *shots = vtl_doc_list(doc, VTL_ENT_SHOT, &ns);
-  /* count keys per track via a pass over the keys (tracks are few) */
+  /* one pass finds each key's track (tracks are sorted by id), a second
+   * hands the keys of driving tracks to their parameter */
   size_t *count = calloc(nt ? nt : 1, sizeof *count);
-  if (!count) goto nomem;
+  uint32_t *owner = malloc((nk ? nk : 1) * sizeof *owner);
+  if (!count || !owner) {
+    free(count);
+    free(owner);
+    goto nomem;
+  }
   for (size_t i = 0; i < nt; i++) {
     const vtl_track *t = tracks[i];
     c->base = vtl__hash_entity(c->base, VTL_ENT_TRACK, t, VTL_FF_RENDER);
     c->base = vtl__hash_bytes(c->base, &t->order, sizeof t->order);
   }
   for (size_t i = 0; i < nk; i++) {
-    const vtl_keyframe *k = keys[i];
-    /* tracks are sorted by id: binary search the owner */
+    vtl_id track = ((const vtl_keyframe *)keys[i])->track;
     size_t lo = 0, hi = nt;
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;
-      if (((const vtl_track *)tracks[mid])->id < k->track) lo = mid + 1;
+      if (((const vtl_track *)tracks[mid])->id < track) lo = mid + 1;
       else hi = mid;
     }
+    owner[i] = (uint32_t)lo; /* a key's track always exists */
     if (lo < nt) count[lo]++;
   }
   for (size_t i = 0; i < nt; i++) {
@@ -172,14 +191,24 @@ static vtl__eval_cache *cache_build(vtl_doc *doc) {
     }
   }
   free(count);
+  int rc = 0;
+  for (int p = 0; p < VTL_PARAM__COUNT; p++) {
+    track_cache *d = &c->driver[p];
+    if (d->track && !(d->keys = malloc(d->n * sizeof *d->keys))) rc = -1;
+    d->n = 0; /* refilled below */
+  }
+  for (size_t i = 0; i < nk && !rc; i++) {
+    if (owner[i] >= nt) continue;
+    const vtl_track *t = tracks[owner[i]];
+    if (t->target >= VTL_PARAM__COUNT) continue;
+    track_cache *d = &c->driver[t->target];
+    if (d->track == t) d->keys[d->n++] = keys[i];
+  }
+  free(owner);
+  if (rc) goto nomem;
   for (int p = 0; p < VTL_PARAM__COUNT; p++) {
     track_cache *d = &c->driver[p];
     if (!d->track) continue;
-    if (!(d->keys = malloc(d->n * sizeof *d->keys))) goto nomem;
-    size_t m = 0;
-    for (size_t i = 0; i < nk; i++)
-      if (((const vtl_keyframe *)keys[i])->track == d->track->id)
-        d->keys[m++] = keys[i];
     qsort(d->keys, d->n, sizeof *d->keys, cmp_key);
     if (!(d->prefix = prefix_hashes(doc, VTL_ENT_KEYFRAME,
                                     (const void *const *)d->keys, d->n)))
