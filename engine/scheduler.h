@@ -47,6 +47,8 @@
 #define VTL_SCHEDULER_H
 
 #include <jansson.h>
+
+#include "pyjson.h" /* configs carry Python's -Infinity */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -207,14 +209,6 @@ int vtl_scheduler_step(vtl_scheduler *s, int i, const float *model_output,
 int vtl_scheduler_add_noise(const vtl_scheduler *s, int i, const float *original,
                             const float *noise, float *out, size_t n);
 
-/* Loads a JSON file written by Python's json module, whose bare Infinity,
- * -Infinity and NaN literals (e.g. DPM-Solver's "lambda_min_clipped":
- * -Infinity) jansson refuses: outside strings they are read as the strings
- * "Infinity", "-Infinity", "NaN". Returns 0 with *out a new reference, or
- * VTL_EIO / VTL_EPARSE / VTL_ENOMEM with msg set. (Here because scheduler
- * configs are the first reader; it moves to a json helper when others need
- * it.) */
-int vtl_json_load_python(const char *path, json_t **out, char *msg,
-                         size_t msglen);
+
 
 #endif /* VTL_SCHEDULER_H */

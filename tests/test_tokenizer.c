@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "npy.h"
+#include "pyjson.h"
 #include "task.h"
 #include "tokenizer.h"
 #include "vtl_error.h"
@@ -115,34 +116,6 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-/* The manifest is written by Python's json, which spells non-finite floats
- * NaN, Infinity, -Infinity (some scheduler configs have them); jansson
- * refuses those, so they become null (padded with spaces) outside strings. */
-static void nulls_for_nonfinite(char *s, size_t n) {
-  static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
-  int in_str = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (in_str) {
-      if (s[i] == '\\') i++;
-      else if (s[i] == '"') in_str = 0;
-      continue;
-    }
-    if (s[i] == '"') {
-      in_str = 1;
-      continue;
-    }
-    for (int k = 0; k < 3; k++) {
-      size_t wl = strlen(words[k]);
-      if (i + wl <= n && memcmp(s + i, words[k], wl) == 0) {
-        memcpy(s + i, "null", 4);
-        memset(s + i + 4, ' ', wl - 4);
-        i += wl - 1;
-        break;
-      }
-    }
-  }
-}
-
 /* A scratch copy of the kit's tokenizer folder in dir (mkdtemp). */
 static int copy_kit(char *dir) {
   strcpy(dir, "/tmp/vtl-tok-XXXXXX");
@@ -181,14 +154,8 @@ static void remove_dir(const char *dir) {
 TEST_IMPL(kit_cases) {
   char path[1024], msg[512];
   snprintf(path, sizeof path, "%s/manifest.json", kit_dir());
-  json_error_t e;
-  size_t len;
-  char *data = slurp(path, &len);
-  if (!data) TEST_FAIL_("%s: %s", path, strerror(errno));
-  nulls_for_nonfinite(data, len);
-  json_t *m = json_loadb(data, len, 0, &e);
-  free(data);
-  if (!m) TEST_FAIL_("%s:%d: %s", path, e.line, e.text);
+  json_t *m;
+  if (vtl_json_load_python(path, &m, msg, sizeof msg)) TEST_FAIL_("%s", msg);
   vtl_tokenizer *tok = NULL;
   char loaded[1024] = "";
   int ncases = 0, failed = 0;

@@ -30,7 +30,7 @@
 
 #include "handlers.h"
 #include "refcheck.h"
-#include "scheduler.h" /* vtl_json_load_python: the manifest holds -Infinity */
+#include "pyjson.h" /* the manifest holds -Infinity */
 #include "vtl_error.h"
 
 static struct {
