@@ -1,0 +1,137 @@
+/* op_gemm.c — GEMM and linear layers, and vtl__sgemm: the one place where a
+ * matrix product goes to CLBlast (VTL_BACKEND_CL) or to OpenBLAS on mapped
+ * buffers (VTL_BACKEND_HOST). conv2d and attention come through here too.
+ *
+ * Why two backends (NOTES.md, measured on PoCL, 2 cores): CLBlast's SGEMM
+ * untuned runs at ~12 GFLOP/s, cblas_sgemm on the zero-copy mapped
+ * CL_MEM_ALLOC_HOST_PTR buffers at 125-150. Mapping such a buffer is free on
+ * a CPU device; on a GPU it would copy, so AUTO never picks HOST there. */
+#include "ops.h"
+#include "runtime_int.h"
+
+#include <cblas.h>
+#include <clblast_c.h>
+#include <math.h>
+
+static int clblast_fail(vtl_cl *cl, CLBlastStatusCode st) {
+  if (st > -1000) return vtl__check(cl, (cl_int)st, "CLBlastSgemm");
+  return vtl__fail(cl, st == CLBlastInsufficientMemoryA ||
+                           st == CLBlastInsufficientMemoryB ||
+                           st == CLBlastInsufficientMemoryC
+                       ? VTL_EINVAL : VTL_EIO,
+                   "CLBlastSgemm: CLBlast status %d", (int)st);
+}
+
+int vtl__sgemm(vtl_cl *cl, int batch, int ta, int tb, int m, int n, int k,
+               float alpha, const vtl_tensor *a, size_t a_off,
+               size_t a_stride, int lda, const vtl_tensor *b, size_t b_off,
+               size_t b_stride, int ldb, float beta, const vtl_tensor *c,
+               size_t c_off, size_t c_stride, int ldc,
+               const vtl__epilogue *ep) {
+  if (m <= 0 || n <= 0 || batch <= 0) return 0;
+  if (ep && !ep->bias && ep->act == VTL_ACT_NONE) ep = NULL;
+  if (vtl_cl_backend(cl) == VTL_BACKEND_HOST) {
+    const vtl_tensor *ts[4] = {a, b, c, ep ? ep->bias : NULL};
+    float *p[4];
+    vtl__mapping map;
+    VTL__TRY(vtl__map(cl, &map, 4, ts, p));
+    double t0 = vtl__now();
+    for (int i = 0; i < batch; i++) {
+      float *ci = p[2] + c_off + i * c_stride;
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                  tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                  p[0] + a_off + i * a_stride, lda,
+                  p[1] + b_off + i * b_stride, ldb, beta, ci, ldc);
+      if (ep) vtl__epilogue_host(ci, ldc, m, n, p[3], ep);
+    }
+    vtl__profile_host(cl, "sgemm (openblas)", vtl__now() - t0);
+    return vtl__unmap(cl, &map);
+  }
+  cl_command_queue q = vtl__queue(cl);
+  for (int i = 0; i < batch; i++) {
+    cl_event ev = NULL;
+    CLBlastStatusCode st = CLBlastSgemm(
+        CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+        tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->buf,
+        a->off + a_off + i * a_stride, lda, b->buf,
+        b->off + b_off + i * b_stride, ldb, beta, c->buf,
+        c->off + c_off + i * c_stride, ldc, &q,
+        vtl__profiling(cl) ? &ev : NULL);
+    if (st != CLBlastSuccess) return clblast_fail(cl, st);
+    vtl__profile_event(cl, ev, "sgemm (clblast)");
+    if (ep)
+      VTL__TRY(vtl__epilogue_cl(cl, c, c_off + i * c_stride, ldc, m, n, ep));
+  }
+  return 0;
+}
+
+/* ---- gemm ------------------------------------------------------------ */
+
+void vtl_gemm_ref(float *c, const float *a, const float *b, int M, int N,
+                  int K, int ta, int tb, float alpha, float beta) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = 0;
+      for (int p = 0; p < K; p++)
+        s += (double)(ta ? a[(size_t)p * M + i] : a[(size_t)i * K + p]) *
+             (tb ? b[(size_t)j * K + p] : b[(size_t)p * N + j]);
+      float *cij = &c[(size_t)i * N + j];
+      *cij = (float)(alpha * s + (beta != 0.0f ? beta * *cij : 0.0f));
+    }
+}
+
+static void as_matrix(const vtl_tensor *t, int64_t *rows, int64_t *cols) {
+  *cols = t->shape[t->ndim - 1];
+  *rows = (int64_t)vtl_tensor_numel(t) / *cols;
+}
+
+int vtl_gemm(vtl_cl *cl, const vtl_tensor *c, const vtl_tensor *a,
+             const vtl_tensor *b, int ta, int tb, float alpha, float beta) {
+  int64_t ar, ac, br, bc, cr, cc;
+  as_matrix(a, &ar, &ac);
+  as_matrix(b, &br, &bc);
+  as_matrix(c, &cr, &cc);
+  int64_t M = ta ? ac : ar, K = ta ? ar : ac, Kb = tb ? bc : br,
+          N = tb ? br : bc;
+  VTL__REQUIRE(cl, K == Kb && cr == M && cc == N,
+               "gemm: op(a) [%lld, %lld] x op(b) [%lld, %lld] -> c [%lld, %lld]",
+               (long long)M, (long long)K, (long long)Kb, (long long)N,
+               (long long)cr, (long long)cc);
+  VTL__REQUIRE(cl, M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX,
+               "gemm: too large");
+  return vtl__sgemm(cl, 1, ta, tb, (int)M, (int)N, (int)K, alpha, a, 0, 0,
+                    (int)ac, b, 0, 0, (int)bc, beta, c, 0, 0, (int)cc, NULL);
+}
+
+/* ---- linear ----------------------------------------------------------- */
+
+void vtl_linear_ref(float *y, const float *x, const float *w, const float *b,
+                    int R, int Ei, int Eo, vtl_act act) {
+  vtl_gemm_ref(y, x, w, R, Eo, Ei, 0, 1, 1.0f, 0.0f);
+  for (int r = 0; r < R; r++)
+    for (int o = 0; o < Eo; o++) {
+      float *v = &y[(size_t)r * Eo + o];
+      if (b) *v += b[o];
+      vtl_activation_ref(v, v, 1, act);
+    }
+}
+
+int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+               const vtl_tensor *w, const vtl_tensor *b, vtl_act act) {
+  int64_t R, Ei, Ry, Eo;
+  as_matrix(x, &R, &Ei);
+  as_matrix(y, &Ry, &Eo);
+  VTL__REQUIRE(cl, w->ndim == 2 && w->shape[0] == Eo && w->shape[1] == Ei &&
+                       Ry == R,
+               "linear: x [%lld, %lld], w [%lld, %lld], y [%lld, %lld]",
+               (long long)R, (long long)Ei, (long long)w->shape[0],
+               (long long)(w->ndim > 1 ? w->shape[1] : 1), (long long)Ry,
+               (long long)Eo);
+  VTL__REQUIRE(cl, !b || (int64_t)vtl_tensor_numel(b) == Eo,
+               "linear: bias of %zu for %lld outputs", vtl_tensor_numel(b),
+               (long long)Eo);
+  VTL__REQUIRE(cl, vtl_tensor_numel(y) <= VTL__MAX_ELEMS, "linear: too large");
+  vtl__epilogue ep = {b, 0, act};
+  return vtl__sgemm(cl, 1, 0, 1, (int)R, (int)Eo, (int)Ei, 1.0f, x, 0, 0,
+                    (int)Ei, w, 0, 0, (int)Ei, 0.0f, y, 0, 0, (int)Eo, &ep);
+}
