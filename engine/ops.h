@@ -21,16 +21,9 @@
 #ifndef VTL_OPS_H
 #define VTL_OPS_H
 
+#include "act.h"
 #include "tensor.h"
 
-/* Activations that ops can fuse; the values are elementwise.cl's ACT_*. */
-typedef enum {
-  VTL_ACT_NONE = 0,
-  VTL_ACT_SILU = 1,       /* x * sigmoid(x) */
-  VTL_ACT_GELU = 2,       /* 0.5 x (1 + erf(x / sqrt 2)), the exact GELU */
-  VTL_ACT_QUICK_GELU = 3, /* x * sigmoid(1.702 x), CLIP's */
-  VTL_ACT_RELU = 4        /* max(x, 0), TAESD's */
-} vtl_act;
 
 /* ---- op_gemm.c ------------------------------------------------------- */
 
