@@ -23,7 +23,8 @@
 #define RC_HANDLER_MAP(X)                                                    \
   X(scheduler, run_scheduler)                 /* case_scheduler.c */         \
   X(img2img_timesteps, run_img2img_timesteps) /* case_scheduler.c */         \
-  X(tokenize, run_tokenize)                   /* case_tokenize.c */
+  X(tokenize, run_tokenize)                   /* case_tokenize.c */         \
+  X(text_encoder, run_text_encoder)           /* case_text_encoder.c */
 
 #define X(kind, fn) int fn(rc_case *c) __attribute__((weak));
 RC_HANDLER_MAP(X)

@@ -58,6 +58,24 @@ int rc_case_error(rc_case *c, int code, const char *fmt, ...) {
   return code;
 }
 
+static vtl_cl *shared_cl; /* rc_runtime's, NULL before the first use */
+
+static void close_runtime(void) {
+  vtl_cl_close(shared_cl);
+  shared_cl = NULL;
+}
+
+int rc_runtime(rc_case *c, vtl_cl **out) {
+  if (!shared_cl) {
+    char msg[512];
+    int rc = vtl_cl_init(&shared_cl, NULL, msg, sizeof msg);
+    if (rc) return rc_case_error(c, rc, "OpenCL: %s", msg);
+    atexit(close_runtime);
+  }
+  *out = shared_cl;
+  return 0;
+}
+
 const char *rc_path(rc_case *c, const char *rel, char *buf, size_t len) {
   snprintf(buf, len, "%s/%s", c->kit, rel);
   return buf;

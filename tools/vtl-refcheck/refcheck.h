@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "npy.h"
+#include "runtime.h"
 
 typedef struct {
   const char *kit;      /* kit directory */
@@ -43,6 +44,14 @@ int rc_check_f32(rc_case *c, const char *name, const float *data, int ndim,
                  const int64_t *shape);
 int rc_check_i64(rc_case *c, const char *name, const int64_t *data, int ndim,
                  const int64_t *shape);
+
+/* The OpenCL runtime the engine's cases share: opened on first use with the
+ * defaults (device and backend from $VTL_CL_DEVICE / $VTL_BACKEND, kernel
+ * binaries cached in ~/.cache/vtl), closed at exit. A handler that caches
+ * device tensors must register its own atexit cleanup after calling this,
+ * so that it runs first. VTL_E* code and rc_case_error() set when there is
+ * no device. */
+int rc_runtime(rc_case *c, vtl_cl **out);
 
 int rc_case_error(rc_case *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
