@@ -52,8 +52,10 @@ static int case_clip(rc_case *c, vtl_cl *cl, vtl_clip **out) {
   char path[4096], cdir[4096] = "", key[sizeof cache.key];
   rc_path(c, rel, path, sizeof path);
   if (cdir_rel) rc_path(c, cdir_rel, cdir, sizeof cdir);
-  snprintf(key, sizeof key, "%s|%s|%s|%s", format, path,
-           variant ? variant : "", ldm ? cdir : "");
+  int kn = snprintf(key, sizeof key, "%s|%s|%s|%s", format, path,
+                    variant ? variant : "", ldm ? cdir : "");
+  if (kn < 0 || (size_t)kn >= sizeof key)
+    return rc_case_error(c, VTL_ETOOLONG, "model path too long");
   if (cache.clip && strcmp(cache.key, key) == 0) {
     *out = cache.clip;
     return 0;
