@@ -24,7 +24,12 @@
   X(scheduler, run_scheduler)                 /* case_scheduler.c */         \
   X(img2img_timesteps, run_img2img_timesteps) /* case_scheduler.c */         \
   X(tokenize, run_tokenize)                   /* case_tokenize.c */         \
-  X(text_encoder, run_text_encoder)           /* case_text_encoder.c */
+  X(text_encoder, run_text_encoder)           /* case_text_encoder.c */     \
+  X(unet, run_unet)                           /* case_unet.c */             \
+  X(vae_encode, run_vae_encode)               /* case_vae.c */              \
+  X(vae_decode, run_vae_decode)               /* case_vae.c */              \
+  X(taesd_encode, run_taesd_encode)           /* case_taesd.c */            \
+  X(taesd_decode, run_taesd_decode)           /* case_taesd.c */
 
 #define X(kind, fn) int fn(rc_case *c) __attribute__((weak));
 RC_HANDLER_MAP(X)
