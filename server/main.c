@@ -1,6 +1,7 @@
 /* main.c — vtl-server: flags, sub-commands, start-up, signals, shutdown.
  *
  *   vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]
+ *              [--web DIR] [--cert FILE --key FILE] [--origin URL]...
  *   vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]
  *   vtl-server room list --data DIR
  *
@@ -15,10 +16,13 @@
  *      uv_run returns, rooms are freed and uv_loop_close must give 0.
  * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on usage.
  */
+#define _DEFAULT_SOURCE /* realpath */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "server.h"
@@ -36,14 +40,22 @@ uint64_t vtl_now_ms(void) {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]\n"
+    "                  [--web DIR] [--cert FILE --key FILE] [--origin URL]...\n"
     "       vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]\n"
     "       vtl-server room list --data DIR\n"
     "\n"
     "  --listen ADDR:PORT  address to serve on (default 127.0.0.1:8080; port 0: any)\n"
     "  --data DIR          the data directory (SQLite database vtl.db)\n"
     "  --demo              open a room \"demo\" (from demo/demo.vtl.json) with\n"
-    "                      fresh tokens printed at start-up\n"
+    "                      fresh tokens printed at start-up, and publish a\n"
+    "                      moving 256x256 test pattern to it at 12 fps\n"
     "  --snapshot-every N  store a snapshot every N ops (default 1000)\n"
+    "  --web DIR           static files served at / (default clients/web)\n"
+    "  --cert FILE         TLS certificate (PEM); with --key: https and wss\n"
+    "  --key FILE          TLS private key (PEM)\n"
+    "  --origin URL        a browser Origin allowed to open the websocket\n"
+    "                      (repeatable; without it any Origin may; requests\n"
+    "                      without Origin and same-origin ones always may)\n"
     "  --public            room create: an empty token joins as a viewer\n");
 }
 
@@ -219,6 +231,7 @@ static void on_stop_tick(uv_timer_t *t) {
     /* sv->ctx stays: destroy finishes in serve() after uv_run (4.1.6 frees
      * the context only on a second call, outside the loop; it NULLs sv->ctx
      * through info.pcontext when it is gone) */
+    vtl_live_close(sv);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)t, NULL);
@@ -236,8 +249,40 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_timer_start(&a->stop_timer, on_stop_tick, 0, 10);
 }
 
+/* The HTTP / TLS / Origin flags (http.c). */
+typedef struct {
+  const char *web;            /* --web DIR, or NULL: clients/web */
+  const char *cert, *key;     /* --cert / --key, or NULL */
+  const char *origins[64];    /* --origin URLs (argv) */
+  size_t norigins;
+} serve_opts;
+
+/* The web root: realpath of --web (which must be a directory), else of
+ * clients/web in the working directory or the source tree; NULL and a
+ * warning when there is none. Returns 0, or -1 when --web is unusable. */
+static int web_root(const char *web, char **out) {
+  static const char *defaults[] = {"clients/web", VTL_SOURCE_DIR "/clients/web"};
+  struct stat st;
+  *out = NULL;
+  for (size_t i = 0; i < (web ? 1 : 2); i++) {
+    const char *d = web ? web : defaults[i];
+    char *r = realpath(d, NULL);
+    if (r && stat(r, &st) == 0 && S_ISDIR(st.st_mode)) {
+      *out = r;
+      return 0;
+    }
+    free(r);
+  }
+  if (web) {
+    fprintf(stderr, "vtl-server: --web %s is not a directory\n", web);
+    return -1;
+  }
+  fprintf(stderr, "vtl-server: no clients/web directory: serving no files\n");
+  return 0;
+}
+
 static int serve(const char *addr, int port, const char *data, bool demo,
-                 unsigned snapshot_every) {
+                 unsigned snapshot_every, const serve_opts *o) {
   uv_loop_t loop;
   vtl_server sv;
   app a;
@@ -245,20 +290,38 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   memset(&sv, 0, sizeof sv);
   memset(&a, 0, sizeof a);
   signal(SIGPIPE, SIG_IGN);
-  if (uv_loop_init(&loop) != 0) return 1;
+  char *root;
+  if (web_root(o->web, &root)) return 1;
+  for (int i = 0; o->cert && i < 2; i++) {
+    const char *f = i ? o->key : o->cert;
+    FILE *fp = fopen(f, "rb");
+    if (!fp) {
+      fprintf(stderr, "vtl-server: cannot read %s %s\n", i ? "key" : "certificate", f);
+      free(root);
+      return 1;
+    }
+    fclose(fp);
+  }
+  if (uv_loop_init(&loop) != 0) { free(root); return 1; }
   sv.loop = &loop;
   sv.cfg.listen_addr = addr[0] ? addr : NULL;
   sv.cfg.port = port;
   sv.cfg.data_dir = data;
   sv.cfg.snapshot_every = snapshot_every;
   sv.cfg.demo = demo;
+  sv.cfg.web_root = root;
+  sv.cfg.origins = o->origins;
+  sv.cfg.norigins = o->norigins;
+  sv.cfg.tls = o->cert != NULL;
   if (vtl_store_open(&sv.store, &loop, data, msg, sizeof msg)) {
     fprintf(stderr, "vtl-server: %s\n", msg);
     uv_loop_close(&loop);
+    free(root);
     return 1;
   }
 
   a.sv = &sv;
+  vtl_live_init(&sv); /* presence tick, demo frames */
   uv_signal_init(&loop, &a.sigint);
   uv_signal_init(&loop, &a.sigterm);
   uv_timer_init(&loop, &a.stop_timer);
@@ -278,6 +341,11 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   info.user = &sv;
   info.vhost_name = "vtl";
   info.pcontext = &sv.ctx; /* lws sets it to NULL once wholly destroyed */
+  if (sv.cfg.tls) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = o->cert;
+    info.ssl_private_key_filepath = o->key;
+  }
   sv.ctx = lws_create_context(&info);
   struct lws_vhost *vh = sv.ctx ? lws_get_vhost_by_name(sv.ctx, "vtl") : NULL;
   int bound = vh ? lws_get_vhost_listen_port(vh) : -1;
@@ -289,15 +357,17 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   }
   const char *host = addr[0] ? addr : "localhost";
   if (!rc && demo) rc = open_demo(sv.store, data, host, bound);
+  if (!rc && demo) rc = vtl_demo_start(&sv); /* test pattern frames */
   if (rc) { /* start-up failed: take everything down the normal way */
     a.phase = 2;
     a.deadline = 0;
     sv.stopping = true;
     uv_timer_start(&a.stop_timer, on_stop_tick, 0, 10);
   } else {
-    printf("%s listening on http://%s:%d/ (websocket ws://%s:%d/ws, "
+    const char *tls = sv.cfg.tls ? "s" : "";
+    printf("%s listening on http%s://%s:%d/ (websocket ws%s://%s:%d/ws, "
            "subprotocol vtl.v1; data %s)\n",
-           VTL_SERVER_VERSION, host, bound, host, bound, data);
+           VTL_SERVER_VERSION, tls, host, bound, tls, host, bound, data);
     fflush(stdout);
   }
 
@@ -311,6 +381,7 @@ static int serve(const char *addr, int port, const char *data, bool demo,
     sv.rooms = r->next;
     vtl_room_free(r);
   }
+  free(root);
   int lc = uv_loop_close(&loop);
   if (lc != 0) {
     fprintf(stderr, "vtl-server: uv_loop_close: %s\n", uv_strerror(lc));
@@ -324,6 +395,8 @@ int main(int argc, char **argv) {
   const char *data = NULL, *listen = "127.0.0.1:8080";
   bool demo = false, pub = false;
   unsigned snapshot_every = 1000;
+  serve_opts so;
+  memset(&so, 0, sizeof so);
   const char *pos[3] = {NULL, NULL, NULL};
   int npos = 0;
   for (int i = 1; i < argc; i++) {
@@ -332,10 +405,23 @@ int main(int argc, char **argv) {
     if (!strcmp(o, "--demo")) { demo = true; continue; }
     if (!strcmp(o, "--public")) { pub = true; continue; }
     if (!strcmp(o, "--data") || !strcmp(o, "--listen") ||
-        !strcmp(o, "--snapshot-every")) {
+        !strcmp(o, "--snapshot-every") || !strcmp(o, "--web") ||
+        !strcmp(o, "--cert") || !strcmp(o, "--key") || !strcmp(o, "--origin")) {
       if (i + 1 >= argc) { usage(stderr); return 2; }
       const char *v = argv[++i];
       if (!strcmp(o, "--data")) data = v;
+      else if (!strcmp(o, "--web")) so.web = v;
+      else if (!strcmp(o, "--cert")) so.cert = v;
+      else if (!strcmp(o, "--key")) so.key = v;
+      else if (!strcmp(o, "--origin")) {
+        if (so.norigins == sizeof so.origins / sizeof so.origins[0] ||
+            !strstr(v, "://")) {
+          fprintf(stderr, "vtl-server: --origin wants a URL like "
+                  "https://example.org (at most 64)\n");
+          return 2;
+        }
+        so.origins[so.norigins++] = v;
+      }
       else if (!strcmp(o, "--listen")) listen = v;
       else {
         char *end;
@@ -363,7 +449,11 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (npos == 0) return serve(addr, port, data, demo, snapshot_every);
+  if (!so.cert != !so.key) {
+    fprintf(stderr, "vtl-server: --cert and --key go together\n");
+    return 2;
+  }
+  if (npos == 0) return serve(addr, port, data, demo, snapshot_every, &so);
 
   bool create = npos == 3 && !strcmp(pos[0], "room") && !strcmp(pos[1], "create");
   bool list = npos == 2 && !strcmp(pos[0], "room") && !strcmp(pos[1], "list");

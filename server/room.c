@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "server.h"
 #include "wire.h"
 
@@ -38,6 +39,8 @@ struct vtl_batch {
   vtl_op *inverse;            /* malloc'd, ninverse ops */
   size_t ninverse;
   bool dead;                  /* rolled back: its callback only frees it */
+  size_t nops;                /* ops in the batch (metrics) */
+  uint64_t submit_ns;         /* uv_hrtime at submission (commit latency) */
   vtl_batch *next;            /* room inflight list */
 };
 
@@ -249,6 +252,11 @@ int vtl_room_get(vtl_server *sv, const char *name, vtl_room **out, char *msg,
   vtl_room *r;
   int rc = room_load(sv, name, &r, msg, msglen);
   if (rc) return rc;
+  if (vtl_transport_load(r)) {
+    snprintf(msg, msglen, "room \"%s\": cannot read its transport", name);
+    vtl_room_free(r);
+    return VTL_EIO;
+  }
   r->next = sv->rooms;
   sv->rooms = r;
   *out = r;
@@ -263,6 +271,7 @@ void vtl_room_free(vtl_room *r) {
   for (size_t i = 0; i < VTL_LOG_RING; i++)
     if (r->log[i]) vtl_msg_unref(r->log[i]);
   vtl_u64map_free(&r->dedup);
+  vtl_frames_room_free(r);
   vtl_doc_free(r->doc);
   free(r->name);
   free(r);
@@ -329,6 +338,10 @@ static void serve_joining(vtl_room *r) {
     s->id = base;
     s->id_base = base << VTL_ID_BASE_SHIFT;
     vtl_sync_welcome(s);
+    if (s->state == VTL_SESSION_LIVE && !s->closing && !s->held_snapshot) {
+      vtl_transport_send(s);    /* after the catch-up (a held snapshot: */
+      vtl_presence_on_live(s);  /* once it is sent, on_batch_committed) */
+    }
   }
 }
 
@@ -344,6 +357,8 @@ void vtl_room_join(vtl_room *r, vtl_session *s) {
 }
 
 void vtl_room_leave(vtl_room *r, vtl_session *s) {
+  vtl_presence_on_leave(s); /* LEFT to the others */
+  vtl_frames_leave(s);
   if (s->room_prev) s->room_prev->room_next = s->room_next;
   else r->sessions = s->room_next;
   if (s->room_next) s->room_next->room_prev = s->room_prev;
@@ -418,6 +433,9 @@ static void on_batch_committed(vtl_store_req *req, int status) {
   r->inflight_head = b->next;
   if (!r->inflight_head) r->inflight_tail = NULL;
   r->committed = b->seq;
+  vtl_metrics_add(VTL_M_BATCHES_APPLIED, 1);
+  vtl_metrics_add(VTL_M_OPS_APPLIED, b->nops);
+  vtl_metrics_commit_latency((double)(uv_hrtime() - b->submit_ns) / 1e9);
   log_put(r, b->seq, b->msg);
   for (vtl_session *s = r->sessions; s; s = s->room_next) {
     if (s->state != VTL_SESSION_LIVE) continue;
@@ -426,6 +444,8 @@ static void on_batch_committed(vtl_store_req *req, int status) {
       vtl_session_send(s, s->held_snapshot);
       vtl_msg_unref(s->held_snapshot);
       s->held_snapshot = NULL;
+      vtl_transport_send(s);
+      vtl_presence_on_live(s);
     }
   }
   batch_free(b);
@@ -478,6 +498,7 @@ int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
   if (vtl_u64map_get(&r->dedup, pb->batch_id, &seen)) {
     /* Applied before. Committed: a duplicate ack to the sender alone. In
      * flight: its broadcast will reach this session (after_seq < seen). */
+    vtl_metrics_add(VTL_M_BATCHES_DUPLICATE, 1);
     if (seen <= r->committed) {
       Vtl__V1__Ops ops = VTL__V1__OPS__INIT;
       Vtl__V1__Envelope env = VTL__V1__ENVELOPE__INIT;
@@ -540,6 +561,8 @@ int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
   b->req.base_seq = pb->base_seq;
   b->req.blob = vtl_msg_data(b->msg);
   b->req.len = b->msg->len;
+  b->nops = pb->n_ops;
+  b->submit_ns = uv_hrtime();
   if (vtl_store_submit(r->server->store, &b->req, on_batch_committed) != 0) {
     vtl_doc_apply(r->doc, b->inverse, b->ninverse, NULL, NULL, NULL);
     vtl_u64map_del(&r->dedup, b->batch_id);

@@ -8,10 +8,22 @@
  *   sync.c   message handlers handle_<msg>, one dispatch table
  *   store.c  SQLite (schema in its header); group commit on a worker thread
  *   auth.c   room tokens: random, stored hashed, constant-time compare
+ *   http.c   plain HTTP: static files of clients/web/, /metrics, the
+ *            Origin allow-list of upgrades (http.h)
+ *   metrics.c counters and the Prometheus page (metrics.h)
+ *   presence.c    Presence: per-session state, 20 Hz throttle, join/leave
+ *   transport.c   Transport: the room's shared play state, persisted
+ *   frames.c      frame streams: subscribe, publish (compress once per
+ *                 stream), per-session droppable frame slot
+ *   frame_codec.c zstd encoders (per-frame and streaming); no lws
+ *   test_pattern.c the synthetic moving test pattern (pure function)
+ *   demo.c        --demo: publishes the test pattern to room "demo"
  *   wire.c   proto <-> vtl_op (wire.h; also linked by clients)
  *
  * Threads: everything here runs on the loop thread except store.c's worker,
- * which touches only its own sqlite3 connection and the request queue.
+ * which touches only its own sqlite3 connection and the request queue. A
+ * render thread hands its frames to the loop through a uv_async_t; only the
+ * loop thread calls vtl_room_publish_frame (frames.c).
  */
 #ifndef VTL_SERVER_H
 #define VTL_SERVER_H
@@ -103,7 +115,24 @@ struct vtl_session {
   vtl_msg **q;                /* is malloc'd; q_cap slots, ring */
   size_t q_head, q_n, q_cap;
   size_t q_bytes;             /* payload bytes queued */
-  vtl_msg *frame_slot;        /* newest frame only, droppable (later) */
+  vtl_msg *frame_slot;        /* newest frame only, droppable; sent only
+                                 when q is empty (frames.c) */
+  /* presence (presence.c); ephemeral, never persisted */
+  uint32_t pres_color;        /* 0xRRGGBB; the server's pick until set */
+  int64_t pres_playhead;      /* frame */
+  uint64_t *pres_sel;         /* is malloc'd; pres_nsel <= 256 ids */
+  size_t pres_nsel;
+  double pres_px, pres_py;    /* pointer; px < 0 = none */
+  bool pres_pending;          /* a newer state waits for the next tick */
+  uint64_t pres_sent_ms;      /* uv_now of the last forward */
+  /* frames (frames.c) */
+  bool sub_on;                /* subscribed */
+  uint32_t sub_w, sub_h;      /* Subscribe max size; 0 = the timeline's */
+  double sub_fps;             /* Subscribe max fps; 0 = no cap */
+  int codec;                  /* Vtl__V1__Codec from Hello capabilities */
+  struct vtl_stream *stream;  /* borrowed: the room stream it is on */
+  bool need_epoch;            /* no stream frame until the next epoch */
+  uint64_t frames_sent, frames_dropped; /* counters */
   /* receive assembly */
   uint8_t *rx;                /* is malloc'd; the message being received */
   size_t rx_len, rx_cap;
@@ -158,6 +187,10 @@ struct vtl_room {
   bool id_reserving;          /* a reservation request is in flight */
   vtl_session *sessions;      /* list head (room_next) */
   size_t nsessions;
+  Vtl__V1__Transport transport; /* the shared transport (transport.c);
+                                   seq 0 = never set */
+  struct vtl_stream *streams; /* frame streams, owned (frames.c) */
+  uint64_t next_stream_id;
 };
 
 /* Finds a loaded room or loads it from the store. Returns 0, VTL_ENOENT
@@ -183,6 +216,11 @@ typedef struct {
   const char *data_dir;       /* borrowed */
   unsigned snapshot_every;    /* ops between snapshots */
   bool demo;                  /* --demo */
+  const char *web_root;       /* realpath of --web DIR (is malloc'd by
+                                 main.c); NULL: no static files */
+  const char *const *origins; /* --origin URLs (borrowed from argv) */
+  size_t norigins;            /* 0: every Origin may upgrade (http.c) */
+  bool tls;                   /* --cert/--key given: https and wss */
 } vtl_server_config;
 
 struct vtl_server {
@@ -194,7 +232,39 @@ struct vtl_server {
   vtl_session *sessions;      /* every connection, owned (all_next) */
   size_t nsessions;
   bool stopping;              /* SIGINT/SIGTERM seen: refuse new sessions */
+  uv_timer_t presence_timer;  /* presence.c: the 20 Hz tick while pending */
+  size_t presence_pending;    /* sessions with pres_pending */
+  uv_timer_t demo_timer;      /* demo.c: test pattern frames */
+  bool live_init;             /* the two timers above are initialised */
 };
+
+/* presence.c. vtl_live_init / _close own the server's timers (presence
+ * tick, demo frames): init after the loop, close before uv_loop_close. */
+void vtl_live_init(vtl_server *sv);
+void vtl_live_close(vtl_server *sv);
+void vtl_presence_on_live(vtl_session *s);  /* JOINED to others, others' to s */
+void vtl_presence_on_leave(vtl_session *s); /* LEFT to the others */
+void vtl_presence_handle(vtl_session *s, const Vtl__V1__Presence *p);
+
+/* transport.c */
+int vtl_transport_load(vtl_room *r); /* from the store at room load */
+void vtl_transport_send(vtl_session *s); /* the room's transport to s */
+void vtl_transport_handle(vtl_session *s, const Vtl__V1__Transport *t);
+
+/* frames.c. vtl_room_publish_frame: see its contract in frames.c. */
+#define VTL_FRAME_TEST_PATTERN 1u   /* flags: a generated pattern */
+int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
+                           uint32_t w, uint32_t h, const uint8_t *rgb8,
+                           double render_ms, unsigned flags);
+void vtl_frames_hello(vtl_session *s, const Vtl__V1__Hello *h); /* codec */
+void vtl_frames_subscribe(vtl_session *s, const Vtl__V1__Subscribe *m);
+void vtl_frames_leave(vtl_session *s);   /* off its stream */
+void vtl_frames_room_free(vtl_room *r);
+/* ws.c calls it when the FIFO is empty: the frame to write, or NULL. */
+vtl_msg *vtl_frames_take(vtl_session *s);
+
+/* demo.c */
+int vtl_demo_start(vtl_server *sv); /* publishes to room "demo" */
 
 /* sync.c: handles one decoded client message. */
 void vtl_sync_dispatch(vtl_session *s, const Vtl__V1__Envelope *env);

@@ -4,12 +4,16 @@
  * synchronous=FULL: a COMMIT returns only after the WAL is fsync'd, so an
  * acknowledged batch survives kill -9 and power loss.
  *
- * IDENTITY: PRAGMA application_id = 0x76746c31 ("vtl1"), user_version = 1.
+ * IDENTITY: PRAGMA application_id = 0x76746c31 ("vtl1"), user_version = 2.
  * A file with tables but another application_id is refused ("not a vtl
  * database"); a newer user_version is refused; a file SQLite cannot read,
  * or one failing `PRAGMA quick_check`, is refused as damaged.
  *
- * SCHEMA (version 1)
+ * VERSIONS and MIGRATION (run at open, in one transaction, oldest first):
+ *   1  rooms, tokens, ops, snapshots
+ *   2  + transport (1 -> 2: CREATE TABLE transport; no row = never set)
+ *
+ * SCHEMA (version 2)
  *
  *   rooms      id INTEGER PRIMARY KEY    room number (internal)
  *              name TEXT UNIQUE          what Hello.room names; <= 256 bytes
@@ -41,6 +45,13 @@
  *                                        document after op `seq` (seq 0: the
  *                                        document the room was created with)
  *
+ *   transport  room INTEGER PRIMARY KEY  rooms.id; one row per room
+ *              seq INTEGER               Transport.seq of the stored state
+ *              time_ms INTEGER           when it was stored
+ *              blob BLOB                 a packed vtl.v1.Transport as last
+ *                                        broadcast (written by the worker,
+ *                                        grouped with the ops)
+ *
  * START-UP of a room = the newest snapshot + replay of the ops after it.
  *
  * GROUP COMMIT: requests queue under `mu`; the worker takes the whole queue,
@@ -68,7 +79,7 @@
 #include "vtl_error.h"
 
 #define VTL_APP_ID 0x76746c31
-#define VTL_SCHEMA_VERSION 1
+#define VTL_SCHEMA_VERSION 2
 
 static const char schema_sql[] =
   "CREATE TABLE rooms(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
@@ -85,8 +96,18 @@ static const char schema_sql[] =
   "CREATE TABLE snapshots(room INTEGER NOT NULL, seq INTEGER NOT NULL,"
   " time_ms INTEGER NOT NULL, blob BLOB NOT NULL,"
   " PRIMARY KEY(room, seq)) WITHOUT ROWID;"
+  "CREATE TABLE transport(room INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+  " time_ms INTEGER NOT NULL, blob BLOB NOT NULL);"
   "PRAGMA application_id = 1987341361;" /* 0x76746c31 */
-  "PRAGMA user_version = 1;";
+  "PRAGMA user_version = 2;";
+
+/* migrations[v] takes a version-v file to v+1 */
+static const char *const migrations[] = {
+  NULL,
+  "CREATE TABLE transport(room INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+  " time_ms INTEGER NOT NULL, blob BLOB NOT NULL);"
+  "PRAGMA user_version = 2;",
+};
 
 typedef struct {
   int64_t room;
@@ -222,6 +243,20 @@ static int check_schema(sqlite3 *db, const char *path, char *msg, size_t len) {
     return VTL_EIO;
   }
   sqlite3_finalize(st);
+  for (int64_t v = ver; v >= 1 && v < VTL_SCHEMA_VERSION; v++) {
+    char *e = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sCOMMIT;", migrations[v]);
+    if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK) {
+      fail(msg, len, "%s: cannot migrate schema version %lld to %lld: %s",
+           path, (long long)v, (long long)v + 1, e ? e : "?");
+      sqlite3_free(e);
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return VTL_EIO;
+    }
+    fprintf(stderr, "vtl-server: %s: schema migrated from version %lld to "
+            "%lld\n", path, (long long)v, (long long)v + 1);
+  }
   return 0;
 }
 
@@ -271,6 +306,18 @@ static int exec_req(vtl_store *st, vtl_store_req *r) {
   case VTL_STORE_SNAPSHOT:
     rc = sqlite3_prepare_v2(st->wdb,
         "INSERT OR REPLACE INTO snapshots(room,seq,time_ms,blob) VALUES(?,?,?,?)",
+        -1, &q, NULL);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(q, 1, r->room);
+    sqlite3_bind_int64(q, 2, (int64_t)r->seq);
+    sqlite3_bind_int64(q, 3, (int64_t)now_ms());
+    sqlite3_bind_blob(q, 4, r->blob, (int)r->len, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    break;
+  case VTL_STORE_TRANSPORT:
+    rc = sqlite3_prepare_v2(st->wdb,
+        "INSERT OR REPLACE INTO transport(room,seq,time_ms,blob) VALUES(?,?,?,?)",
         -1, &q, NULL);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_int64(q, 1, r->room);
@@ -650,6 +697,28 @@ int vtl_store_ops_each(vtl_store *st, int64_t room, uint64_t after,
     if (ret) break;
   }
   if (!ret && rc != SQLITE_DONE) ret = VTL_EIO;
+  sqlite3_finalize(q);
+  return ret;
+}
+
+int vtl_store_transport_get(vtl_store *st, int64_t room, uint8_t **blob,
+                            size_t *len) {
+  *blob = NULL;
+  *len = 0;
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db, "SELECT blob FROM transport WHERE room=?",
+                         -1, &q, NULL) != SQLITE_OK)
+    return VTL_EIO;
+  sqlite3_bind_int64(q, 1, room);
+  int rc = sqlite3_step(q), ret = 0;
+  if (rc == SQLITE_ROW) {
+    *len = (size_t)sqlite3_column_bytes(q, 0);
+    *blob = malloc(*len ? *len : 1);
+    if (*blob) memcpy(*blob, sqlite3_column_blob(q, 0), *len);
+    else ret = VTL_ENOMEM;
+  } else {
+    ret = rc == SQLITE_DONE ? VTL_ENOENT : VTL_EIO;
+  }
   sqlite3_finalize(q);
   return ret;
 }

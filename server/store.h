@@ -27,6 +27,7 @@ typedef enum {
   VTL_STORE_OP,        /* ops row: room, seq, session, batch_id, base_seq, blob */
   VTL_STORE_SNAPSHOT,  /* snapshots row: room, seq, blob */
   VTL_STORE_ID_BASES,  /* rooms.id_bases = seq (a new reservation limit) */
+  VTL_STORE_TRANSPORT, /* transport row of the room: seq, blob */
 } vtl_store_req_type;
 
 struct vtl_store_req {
@@ -104,5 +105,10 @@ int vtl_store_ops_each(vtl_store *st, int64_t room, uint64_t after,
                                  uint64_t batch_id, const void *blob,
                                  size_t len),
                        void *arg);
+
+/* The room's persisted Transport (a packed vtl.v1.Transport, *blob
+ * malloc'd). VTL_ENOENT when it was never set. */
+int vtl_store_transport_get(vtl_store *st, int64_t room, uint8_t **blob,
+                            size_t *len);
 
 #endif /* VTL_STORE_H */

@@ -177,6 +177,7 @@ static void handle_hello(vtl_session *s, const Vtl__V1__Envelope *m) {
   free(s->display_name);
   s->display_name = strdup(h->display_name ? h->display_name : "");
   s->last_seq = h->last_seq;
+  vtl_frames_hello(s, h);
   vtl_room_join(r, s); /* Welcome once an id base is durable */
 }
 
@@ -252,15 +253,16 @@ static void handle_ping(vtl_session *s, const Vtl__V1__Envelope *m) {
   send_env(s, &env);
 }
 
-/* Presence, Transport, Subscribe: later steps of issue 5. Answered, not
- * counted as offences, so clients written for the full protocol work. */
-static void handle_not_yet(vtl_session *s, const Vtl__V1__Envelope *m) {
-  vtl_session_error(s, E(UNSUPPORTED), 0, false,
-                    "this server does not implement %s yet",
-                    m->msg_case == VTL__V1__ENVELOPE__MSG_PRESENCE ? "Presence"
-                    : m->msg_case == VTL__V1__ENVELOPE__MSG_TRANSPORT
-                        ? "Transport"
-                        : "Subscribe");
+static void handle_presence(vtl_session *s, const Vtl__V1__Envelope *m) {
+  vtl_presence_handle(s, m->presence); /* presence.c */
+}
+
+static void handle_transport(vtl_session *s, const Vtl__V1__Envelope *m) {
+  vtl_transport_handle(s, m->transport); /* transport.c */
+}
+
+static void handle_subscribe(vtl_session *s, const Vtl__V1__Envelope *m) {
+  vtl_frames_subscribe(s, m->subscribe); /* frames.c */
 }
 
 static void handle_frame(vtl_session *s, const Vtl__V1__Envelope *m) {
@@ -283,9 +285,9 @@ static const handler_fn handlers[] = {
   [VTL__V1__ENVELOPE__MSG_OP_BATCH] = handle_op_batch,
   [VTL__V1__ENVELOPE__MSG_OPS] = handle_server_only,
   [VTL__V1__ENVELOPE__MSG_ERROR] = handle_server_only,
-  [VTL__V1__ENVELOPE__MSG_PRESENCE] = handle_not_yet,
-  [VTL__V1__ENVELOPE__MSG_TRANSPORT] = handle_not_yet,
-  [VTL__V1__ENVELOPE__MSG_SUBSCRIBE] = handle_not_yet,
+  [VTL__V1__ENVELOPE__MSG_PRESENCE] = handle_presence,
+  [VTL__V1__ENVELOPE__MSG_TRANSPORT] = handle_transport,
+  [VTL__V1__ENVELOPE__MSG_SUBSCRIBE] = handle_subscribe,
   [VTL__V1__ENVELOPE__MSG_FRAME] = handle_frame,
   [VTL__V1__ENVELOPE__MSG_PING] = handle_ping,
   [VTL__V1__ENVELOPE__MSG_PONG] = handle_server_only,

@@ -10,14 +10,17 @@
  * Send queue: a FIFO of referenced vtl_msg per session. Broadcast messages
  * are encoded once and referenced by every queue. Bounded: a session whose
  * queue passes VTL_SEND_QUEUE_MAX / _BYTES gets RESYNC_REQUIRED and is
- * closed (ops are never dropped; the client resyncs). A separate slot for
- * the newest frame (droppable, lower priority) is reserved for frames.
+ * closed (ops are never dropped; the client resyncs). Frames wait in a
+ * separate one-frame slot (droppable, lower priority: written only when the
+ * FIFO is empty; frames.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
+#include "metrics.h"
 #include "server.h"
 #include "wire.h"
 
@@ -135,6 +138,7 @@ void vtl_session_error(vtl_session *s, int wire_code, uint64_t batch_id,
     fatal_now(s, wire_code, text);
     return;
   }
+  if (batch_id) vtl_metrics_rejected(wire_code); /* a rejected OpBatch */
   vtl_msg *m = error_msg(wire_code, batch_id, false, text);
   vtl_session_send(s, m);
   vtl_msg_unref(m);
@@ -142,6 +146,7 @@ void vtl_session_error(vtl_session *s, int wire_code, uint64_t batch_id,
 
 void vtl_session_offence(vtl_session *s, int wire_code, const char *what) {
   s->offences++;
+  vtl_metrics_add(VTL_M_OFFENCES, 1);
   bool fatal = s->offences >= VTL_MAX_OFFENCES || s->state == VTL_SESSION_NEW;
   vtl_session_error(s, wire_code, 0, fatal, "%s%s", what,
                     fatal ? " (closing the connection)" : "");
@@ -180,6 +185,8 @@ static void session_free(vtl_session *s) {
 
 /* A whole message arrived: decode and dispatch. */
 static void on_message(vtl_session *s) {
+  vtl_metrics_add(VTL_M_MESSAGES_IN, 1);
+  vtl_metrics_add(VTL_M_BYTES_IN, s->rx_len);
   if (s->rx_oversize) {
     vtl_session_offence(s, E(TOO_LARGE), "message over 1 MiB, discarded");
     return;
@@ -238,12 +245,15 @@ static int on_receive(vtl_session *s, struct lws *wsi, const void *in,
 
 static int on_writeable(vtl_session *s, struct lws *wsi) {
   vtl_msg *m = q_pop(s);
+  if (!m) m = vtl_frames_take(s); /* frames only when the FIFO is empty */
   if (m) {
     int n = lws_write(wsi, vtl_msg_data(m), m->len, LWS_WRITE_BINARY);
     size_t len = m->len;
     vtl_msg_unref(m);
     if (n < (int)len) return -1;
-    if (s->q_n || s->closing) lws_callback_on_writable(wsi);
+    vtl_metrics_add(VTL_M_MESSAGES_OUT, 1);
+    vtl_metrics_add(VTL_M_BYTES_OUT, len);
+    if (s->q_n || s->frame_slot || s->closing) lws_callback_on_writable(wsi);
     return 0;
   }
   if (s->closing) {
@@ -273,10 +283,12 @@ static int callback_vtl(struct lws *wsi, enum lws_callback_reasons reason,
 
   switch (reason) {
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-    if (sv->stopping || !upgrade_ok(wsi)) return 1; /* refuse the upgrade */
+    if (sv->stopping || !upgrade_ok(wsi) || !vtl_http_origin_ok(sv, wsi))
+      return 1; /* refuse the upgrade */
     return 0;
 
   case LWS_CALLBACK_ESTABLISHED:
+    vtl_metrics_add(VTL_M_SESSIONS_OPENED, 1);
     pss->s = session_new(sv, wsi);
     return pss->s ? 0 : -1;
 
@@ -296,10 +308,11 @@ static int callback_vtl(struct lws *wsi, enum lws_callback_reasons reason,
     }
     return 0;
 
-  case LWS_CALLBACK_HTTP:
-    /* Static files of clients/web/ come later; nothing else is served. */
-    if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL)) return -1;
-    return lws_http_transaction_completed(wsi);
+  case LWS_CALLBACK_HTTP: /* static files and /metrics (http.c) */
+    return vtl_http_serve(wsi, sv, in ? (const char *)in : "");
+
+  case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+    return vtl_http_file_done(wsi);
 
   default:
     break;

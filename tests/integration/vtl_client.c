@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <zstd.h>
 
 #include "vtl_import.h"
 #include "wire.h"
@@ -27,8 +29,40 @@ static void diverge(vtc_conn *k, const char *why, uint64_t seq) {
   k->diverged = true;
 }
 
+static void on_frame(vtc_conn *k, const Vtl__V1__Frame *f);
+
+static void on_presence(vtc_conn *k, const Vtl__V1__Presence *p) {
+  if (k->npres == k->pres_cap) {
+    k->pres_cap = k->pres_cap ? 2 * k->pres_cap : 32;
+    k->pres = realloc(k->pres, k->pres_cap * sizeof *k->pres);
+  }
+  vtc_presence_rec *r = &k->pres[k->npres++];
+  memset(r, 0, sizeof *r);
+  r->session = p->session_id;
+  r->state = p->state;
+  snprintf(r->name, sizeof r->name, "%s", p->display_name ? p->display_name : "");
+  r->color = p->color;
+  r->playhead = p->playhead;
+  r->nsel = p->n_selection;
+  r->px = p->pointer_x;
+  r->py = p->pointer_y;
+  r->at_ms = uv_now(&k->ctx->loop);
+}
+
 static void on_envelope(vtc_conn *k, const Vtl__V1__Envelope *e) {
   switch (e->msg_case) {
+  case VTL__V1__ENVELOPE__MSG_PRESENCE:
+    on_presence(k, e->presence);
+    break;
+  case VTL__V1__ENVELOPE__MSG_TRANSPORT:
+    k->transport = *e->transport;
+    k->transport.base.n_unknown_fields = 0;
+    k->transport.base.unknown_fields = NULL;
+    k->ntransports++;
+    break;
+  case VTL__V1__ENVELOPE__MSG_FRAME:
+    on_frame(k, e->frame);
+    break;
   case VTL__V1__ENVELOPE__MSG_WELCOME:
     k->welcomed = true;
     k->session_id = e->welcome->session_id;
@@ -92,6 +126,74 @@ static void on_envelope(vtc_conn *k, const Vtl__V1__Envelope *e) {
   default:
     break;
   }
+}
+
+/* Records a Frame and decodes it (docs/protocol.md "Frames", client
+ * rule): an epoch resets the stream decoder; a stream frame decodes only
+ * when its stream_pos follows the last decoded one, else it is a gap. */
+static void on_frame(vtc_conn *k, const Vtl__V1__Frame *f) {
+  if (k->nframes == k->frames_cap) {
+    k->frames_cap = k->frames_cap ? 2 * k->frames_cap : 64;
+    k->frames = realloc(k->frames, k->frames_cap * sizeof *k->frames);
+  }
+  vtc_frame_rec *r = &k->frames[k->nframes++];
+  memset(r, 0, sizeof *r);
+  r->frame = f->frame;
+  r->doc_seq = f->doc_seq;
+  r->stream_id = f->stream_id;
+  r->width = f->width;
+  r->height = f->height;
+  r->stream_pos = f->stream_pos;
+  r->codec = f->codec;
+  r->epoch = f->epoch;
+  r->test_pattern = f->test_pattern;
+  r->bytes = f->data.len;
+  r->at_ms = uv_now(&k->ctx->loop);
+  size_t n = (size_t)f->width * f->height * 3;
+  if (n > k->pixels_cap) {
+    free(k->pixels);
+    k->pixels = malloc(n);
+    k->pixels_cap = n;
+  }
+  if (!k->pixels) return;
+  switch (f->codec) {
+  case VTL__V1__CODEC__CODEC_RAW:
+    if (f->data.len == n) {
+      memcpy(k->pixels, f->data.data, n);
+      r->decoded = true;
+    }
+    break;
+  case VTL__V1__CODEC__CODEC_ZSTD:
+    r->decoded = ZSTD_decompress(k->pixels, n, f->data.data, f->data.len) == n;
+    break;
+  case VTL__V1__CODEC__CODEC_ZSTD_STREAM: {
+    if (!k->zd) k->zd = ZSTD_createDCtx();
+    if (f->epoch) {
+      ZSTD_DCtx_reset(k->zd, ZSTD_reset_session_only);
+      k->zd_stream = f->stream_id;
+    } else if (k->zd_stream != f->stream_id || f->stream_pos != k->zd_pos + 1) {
+      r->gap = true;
+      k->zd_stream = 0; /* wait for the next epoch */
+      return;
+    }
+    ZSTD_inBuffer ib = {f->data.data, f->data.len, 0};
+    ZSTD_outBuffer ob = {k->pixels, n, 0};
+    for (;;) {
+      size_t before_in = ib.pos, before_out = ob.pos;
+      size_t rc = ZSTD_decompressStream(k->zd, &ob, &ib);
+      if (ZSTD_isError(rc)) break;
+      if (ob.pos == ob.size && ib.pos == ib.size) break;
+      if (ib.pos == before_in && ob.pos == before_out) break;
+    }
+    r->decoded = ob.pos == n && ib.pos == ib.size;
+    if (r->decoded) k->zd_pos = f->stream_pos;
+    else k->zd_stream = 0;
+    break;
+  }
+  default:
+    break;
+  }
+  if (r->decoded && k->on_frame) k->on_frame(k, r, k->pixels);
 }
 
 /* ---- lws ------------------------------------------------------------------------- */
@@ -174,7 +276,9 @@ int vtc_ctx_init(vtc_ctx *c) {
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   void *foreign[1] = {&c->loop};
-  info.options = LWS_SERVER_OPTION_LIBUV;
+  /* SSL init: vtc_connect_ex(tls) connections (self-signed allowed) */
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                 LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN; /* Origin as given */
   info.foreign_loops = foreign;
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = protocols;
@@ -207,12 +311,20 @@ void vtc_ctx_done(vtc_ctx *c) {
     free(k->rx);
     free(k->ops);
     free(k->errs);
+    free(k->pres);
+    free(k->frames);
+    free(k->pixels);
+    ZSTD_freeDCtx(k->zd);
     vtl_doc_free(k->doc);
     free(k);
   }
 }
 
 vtc_conn *vtc_connect(vtc_ctx *c, int port) {
+  return vtc_connect_ex(c, port, "http://127.0.0.1", false);
+}
+
+vtc_conn *vtc_connect_ex(vtc_ctx *c, int port, const char *origin, bool tls) {
   vtc_conn *k = calloc(1, sizeof *k);
   if (!k) return NULL;
   k->ctx = c;
@@ -225,7 +337,10 @@ vtc_conn *vtc_connect(vtc_ctx *c, int port) {
   ci.port = port;
   ci.path = "/ws";
   ci.host = "127.0.0.1";
-  ci.origin = "127.0.0.1";
+  ci.origin = origin && origin[0] ? origin : NULL;
+  if (tls)
+    ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED |
+                        LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
   ci.protocol = "vtl.v1";
   ci.userdata = k;
   ci.pwsi = &k->wsi;
@@ -371,6 +486,62 @@ int vtc_ping(vtc_conn *k, uint64_t nonce) {
   return vtc_send_env(k, &e);
 }
 
+int vtc_hello_ex(vtc_conn *k, const char *room, const char *token,
+                 uint64_t last_seq, const char *name, const char *const *caps,
+                 size_t ncaps) {
+  Vtl__V1__Hello h = VTL__V1__HELLO__INIT;
+  h.room = (char *)room;
+  h.token = (char *)(token ? token : "");
+  h.display_name = (char *)(name ? name : "test");
+  h.client_kind = VTL__V1__CLIENT_KIND__CLIENT_KIND_TEST;
+  h.last_seq = last_seq;
+  h.protocol_version = 1;
+  h.n_capabilities = ncaps;
+  h.capabilities = (char **)caps;
+  Vtl__V1__Envelope e = VTL__V1__ENVELOPE__INIT;
+  e.msg_case = VTL__V1__ENVELOPE__MSG_HELLO;
+  e.hello = &h;
+  return vtc_send_env(k, &e);
+}
+
+int vtc_send_presence(vtc_conn *k, const Vtl__V1__Presence *p) {
+  Vtl__V1__Envelope e = VTL__V1__ENVELOPE__INIT;
+  e.msg_case = VTL__V1__ENVELOPE__MSG_PRESENCE;
+  e.presence = (Vtl__V1__Presence *)p;
+  return vtc_send_env(k, &e);
+}
+
+int vtc_send_transport(vtc_conn *k, const Vtl__V1__Transport *t) {
+  Vtl__V1__Envelope e = VTL__V1__ENVELOPE__INIT;
+  e.msg_case = VTL__V1__ENVELOPE__MSG_TRANSPORT;
+  e.transport = (Vtl__V1__Transport *)t;
+  return vtc_send_env(k, &e);
+}
+
+int vtc_subscribe(vtc_conn *k, uint32_t max_w, uint32_t max_h, double max_fps,
+                  bool enabled, bool request_epoch) {
+  Vtl__V1__Subscribe s = VTL__V1__SUBSCRIBE__INIT;
+  s.max_width = max_w;
+  s.max_height = max_h;
+  s.max_fps = max_fps;
+  s.enabled = enabled;
+  s.request_epoch = request_epoch;
+  Vtl__V1__Envelope e = VTL__V1__ENVELOPE__INIT;
+  e.msg_case = VTL__V1__ENVELOPE__MSG_SUBSCRIBE;
+  e.subscribe = &s;
+  return vtc_send_env(k, &e);
+}
+
+void vtc_set_reading(vtc_conn *k, bool on) {
+  if (k->wsi) lws_rx_flow_control(k->wsi, on ? 1 : 0);
+}
+
+const vtc_presence_rec *vtc_find_presence(const vtc_conn *k, uint64_t session) {
+  for (size_t i = k->npres; i-- > 0;)
+    if (k->pres[i].session == session) return &k->pres[i];
+  return NULL;
+}
+
 void vtc_set_replica(vtc_conn *k, vtl_doc *doc, uint64_t seq) {
   vtl_doc_free(k->doc);
   k->doc = doc;
@@ -412,18 +583,32 @@ void vtc_rmdir(const char *dir) {
 }
 
 int vtc_server_start(vtc_server *s, const char *dir, const char *env) {
+  return vtc_server_start_ex(s, dir, env, NULL);
+}
+
+int vtc_server_start_ex(vtc_server *s, const char *dir, const char *env,
+                        const char *extra) {
+  const char *args[2] = {extra, NULL};
+  return vtc_server_start_argv(s, dir, env, args);
+}
+
+int vtc_server_start_argv(vtc_server *s, const char *dir, const char *env,
+                          const char *const *extra) {
   int fds[2];
   if (pipe(fds)) return -1;
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   s->pid = fork();
   if (s->pid < 0) return -1;
   if (s->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan when a test fails */
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
     if (env) putenv((char *)env);
-    execl(VTL_SERVER_BIN, "vtl-server", "--listen", "127.0.0.1:0", "--data",
-          dir, (char *)NULL);
+    const char *argv[32] = {"vtl-server", "--listen", "127.0.0.1:0", "--data",
+                            dir};
+    for (size_t i = 0; extra && extra[i] && i < 26; i++) argv[5 + i] = extra[i];
+    execv(VTL_SERVER_BIN, (char *const *)argv);
     _exit(127);
   }
   close(fds[1]);
@@ -431,6 +616,7 @@ int vtc_server_start(vtc_server *s, const char *dir, const char *env) {
   /* the start-up line: "... ws://127.0.0.1:PORT/ws ..." */
   char buf[4096];
   size_t n = 0;
+  buf[0] = '\0';
   s->port = 0;
   for (int waited = 0; waited < 20000 && !s->port;) {
     struct pollfd p = {s->out_fd, POLLIN, 0};
@@ -439,9 +625,11 @@ int vtc_server_start(vtc_server *s, const char *dir, const char *env) {
     if (r <= 0) break;
     n += (size_t)r;
     buf[n] = '\0';
-    const char *w = strstr(buf, "ws://127.0.0.1:");
-    if (w && strchr(w, '\n')) s->port = atoi(w + strlen("ws://127.0.0.1:"));
+    const char *w = strstr(buf, "ws://127.0.0.1:"); /* or wss:// (TLS) */
+    if (!w) w = strstr(buf, "wss://127.0.0.1:");
+    if (w && strchr(w, '\n')) s->port = atoi(strchr(w, '/') + 2 + 10);
   }
+  snprintf(s->startup, sizeof s->startup, "%s", buf);
   if (!s->port) {
     fprintf(stderr, "vtc: vtl-server did not start: %s\n", buf);
     vtc_server_kill9(s);

@@ -32,6 +32,29 @@ typedef struct {
 } vtc_ops_rec;
 
 typedef struct {
+  uint64_t session;         /* Presence.session_id */
+  int state;                /* Vtl__V1__PresenceState */
+  char name[257];
+  uint32_t color;
+  int64_t playhead;
+  size_t nsel;
+  double px, py;
+  uint64_t at_ms;           /* uv_now when received */
+} vtc_presence_rec;
+
+typedef struct {
+  int64_t frame;
+  uint64_t doc_seq, stream_id;
+  uint32_t width, height, stream_pos;
+  int codec;                /* Vtl__V1__Codec */
+  bool epoch, test_pattern;
+  size_t bytes;             /* encoded size */
+  bool decoded;             /* decoded to width*height*3 bytes */
+  bool gap;                 /* not decodable: stream_pos broke the chain */
+  uint64_t at_ms;
+} vtc_frame_rec;
+
+typedef struct {
   int code;                 /* Vtl__V1__Error__Code */
   uint64_t batch_id;
   bool fatal;
@@ -60,6 +83,18 @@ struct vtc_conn {
   int npongs;
   bool diverged;            /* an Ops did not apply, or a seq gap */
   char diverged_why[256];
+  /* live messages (presence, transport, frames) */
+  vtc_presence_rec *pres; size_t npres, pres_cap; /* every Presence */
+  Vtl__V1__Transport transport; /* the newest Transport (no pointers) */
+  int ntransports;
+  vtc_frame_rec *frames; size_t nframes, frames_cap; /* every Frame */
+  void *zd;                 /* ZSTD_DCtx * of the current stream, owned */
+  uint64_t zd_stream;       /* its stream_id; 0 = no epoch seen */
+  uint32_t zd_pos;          /* stream_pos of the last decoded frame */
+  uint8_t *pixels;          /* is malloc'd: the last decoded frame */
+  size_t pixels_cap;
+  /* called for every decoded frame (pixels: width*height*3 bytes) */
+  void (*on_frame)(vtc_conn *k, const vtc_frame_rec *f, const uint8_t *px);
 };
 
 struct vtc_ctx {
@@ -75,6 +110,10 @@ void vtc_ctx_done(vtc_ctx *c); /* closes everything; the loop ends empty */
 
 /* Starts a connection to ws://127.0.0.1:PORT/ws with subprotocol vtl.v1. */
 vtc_conn *vtc_connect(vtc_ctx *c, int port);
+/* The same with an Origin header sent as given (NULL or "": none;
+ * vtc_connect sends "http://127.0.0.1") and, with tls, wss:// accepting a self-signed certificate.
+ * A refused upgrade ends as closed without ever being open. */
+vtc_conn *vtc_connect_ex(vtc_ctx *c, int port, const char *origin, bool tls);
 void vtc_close(vtc_conn *k);
 
 /* Turns the loop until done(arg) or timeout_ms; 0 when done, -1 timeout. */
@@ -96,6 +135,18 @@ uint64_t vtc_mint(vtc_conn *k);
 int vtc_send_batch(vtc_conn *k, uint64_t batch_id, const vtl_op *ops,
                    size_t n);
 int vtc_ping(vtc_conn *k, uint64_t nonce);
+/* Hello with a display name and capabilities (e.g. "zstd_stream"). */
+int vtc_hello_ex(vtc_conn *k, const char *room, const char *token,
+                 uint64_t last_seq, const char *name, const char *const *caps,
+                 size_t ncaps);
+int vtc_send_presence(vtc_conn *k, const Vtl__V1__Presence *p);
+int vtc_send_transport(vtc_conn *k, const Vtl__V1__Transport *t);
+int vtc_subscribe(vtc_conn *k, uint32_t max_w, uint32_t max_h, double max_fps,
+                  bool enabled, bool request_epoch);
+/* Stops (false) or resumes (true) reading the socket: a slow client. */
+void vtc_set_reading(vtc_conn *k, bool on);
+/* The newest Presence record of session id, or NULL. */
+const vtc_presence_rec *vtc_find_presence(const vtc_conn *k, uint64_t session);
 /* Gives the connection a replica (taken over) at seq, as if caught up. */
 void vtc_set_replica(vtc_conn *k, vtl_doc *doc, uint64_t seq);
 /* The Ops record of batch_id, or NULL. */
@@ -111,6 +162,7 @@ typedef struct {
   int port;
   int out_fd;               /* its stdout (start-up line) */
   char dir[256];            /* --data */
+  char startup[4096];       /* stdout up to the start-up line */
 } vtc_server;
 
 /* A fresh temporary directory (/tmp/vtl-test-XXXXXX) in buf. */
@@ -119,6 +171,13 @@ void vtc_rmdir(const char *dir);
 /* Starts `vtl-server --listen 127.0.0.1:0 --data DIR [extra...]` and waits
  * for its start-up line. envs: NULL or "NAME=VALUE" to set. 0 or -1. */
 int vtc_server_start(vtc_server *s, const char *dir, const char *env);
+/* The same with one extra argument (e.g. "--demo"; NULL: none); the
+ * start-up output (tokens of --demo) is kept in s->startup. */
+int vtc_server_start_ex(vtc_server *s, const char *dir, const char *env,
+                        const char *extra);
+/* The same with a NULL-terminated list of extra arguments (at most 26). */
+int vtc_server_start_argv(vtc_server *s, const char *dir, const char *env,
+                          const char *const *extra);
 /* SIGTERM and wait, turning c's loop (may be NULL) meanwhile so that its
  * connections see the shutdown: the exit status (0 = clean), or -1. */
 int vtc_server_stop(vtc_server *s, vtc_ctx *c);
