@@ -126,7 +126,7 @@ typedef struct {
   int num_steps;               /* N: entries in timesteps (usually the steps asked) */
   float *timesteps;            /* [N] malloc'd, descending; what the UNet gets */
   bool integer_timesteps;      /* diffusers holds them as int64 (DDIM, DPM, LCM) */
-  int num_sigmas;              /* N+1 (Euler log_linear: see scheduler.c); 0 = none */
+  int num_sigmas;              /* N+1 (Euler log_linear: see scheduler_schedule.c); 0 = none */
   float *sigmas;               /* [num_sigmas] malloc'd, or NULL (DDIM, LCM) */
   float init_noise_sigma;      /* multiply the starting noise by this */
   int order;                   /* diffusers' class attribute `order`: 1 for all five */

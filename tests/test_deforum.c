@@ -1,4 +1,4 @@
-/* test_deforum.c — Deforum settings import and export (timeline/deforum.c).
+/* test_deforum.c — Deforum settings import and export (timeline/deforum_*.c).
  *
  *   deforum_<file>            every frame of tests/data/deforum/<file>.json
  *                             against <file>.expected.json, what Deforum's
