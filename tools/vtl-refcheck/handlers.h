@@ -29,7 +29,9 @@
   X(vae_encode, run_vae_encode)               /* case_vae.c */              \
   X(vae_decode, run_vae_decode)               /* case_vae.c */              \
   X(taesd_encode, run_taesd_encode)           /* case_taesd.c */            \
-  X(taesd_decode, run_taesd_decode)           /* case_taesd.c */
+  X(taesd_decode, run_taesd_decode)           /* case_taesd.c */            \
+  X(txt2img, run_txt2img)                     /* case_pipeline.c */         \
+  X(img2img, run_img2img)                     /* case_pipeline.c */
 
 #define X(kind, fn) int fn(rc_case *c) __attribute__((weak));
 RC_HANDLER_MAP(X)

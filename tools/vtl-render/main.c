@@ -1,0 +1,377 @@
+/* vtl-render — one Stable Diffusion image from the command line.
+ *
+ *   vtl-render --model DIR|FILE --prompt TEXT [--negative TEXT]
+ *              [--init IMG.png [--strength S]] [--steps N] [--guidance G]
+ *              [--seed S] [--frame F] [--sampler ddim|euler|euler_a|
+ *              dpmpp_2m|lcm] [--spacing leading|trailing|linspace]
+ *              [--width W] [--height H] [--taesd DIR] [--variant V]
+ *              [--config-dir DIR] [--device SPEC] --out FILE.png
+ *
+ * --model is a diffusers folder or a single-file (LDM) .safetensors, which
+ * needs --config-dir (a diffusers folder describing its architecture and
+ * holding its tokenizer). The training schedule comes from the model's
+ * scheduler_config.json, read as the --sampler's class (engine/pipeline.h,
+ * vtl_pipeline_scheduler_config). --taesd decodes with TAESD instead of
+ * the VAE. --init makes it img2img (strength default 0.75; the size is the
+ * init image's, and --width/--height, if given, must match).
+ *
+ * Noise is Philox keyed by (seed, frame): the same flags give the same
+ * bytes on every device (up to float rounding of the device's kernels).
+ *
+ * Defaults: 20 steps, guidance 7.5, seed 0, frame 0, sampler euler_a,
+ * the sampler's timestep spacing as the model configures it, size 512 x
+ * 512 (or the init image's).
+ *
+ * Exit status: 0 success; 2 bad flags or files (usage, unreadable model,
+ * init image or output path), with one message on stderr; 1 a render that
+ * failed (device errors). A progress line per step goes to stderr. The
+ * PNG is written to a temporary file and renamed into place, so a failed
+ * render leaves no partial output.
+ */
+#include <errno.h>
+#include <png.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline.h"
+#include "runtime.h"
+#include "scheduler.h"
+#include "vtl_error.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f) {
+  fputs("usage: vtl-render --model DIR|FILE --prompt TEXT [--negative TEXT]\n"
+        "         [--init IMG.png [--strength S]] [--steps N] [--guidance G]\n"
+        "         [--seed S] [--frame F] [--sampler ddim|euler|euler_a|dpmpp_2m|lcm]\n"
+        "         [--spacing leading|trailing|linspace] [--width W] [--height H]\n"
+        "         [--taesd DIR] [--variant V] [--config-dir DIR] [--device SPEC]\n"
+        "         --out FILE.png\n",
+        f);
+}
+
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die_usage(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("vtl-render: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Strict number parsing: the whole string, in range. */
+static int parse_long(const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+static int parse_u64(const char *s, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  if (*s == '-' || *s == '\0') return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return -1;
+  *out = v;
+  return 0;
+}
+static int parse_double(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+  *out = v;
+  return 0;
+}
+
+/* ---- PNG ----------------------------------------------------------------- */
+
+/* Reads an image as float [1, 3, H, W] in [-1, 1] (x / 255 * 2 - 1). */
+static int read_png(const char *path, float **out, int *W, int *H) {
+  png_image img;
+  memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&img, path))
+    return die_usage("--init %s: %s", path, img.message);
+  img.format = PNG_FORMAT_RGB;
+  if (img.width > 16384 || img.height > 16384) {
+    png_image_free(&img);
+    return die_usage("--init %s: %ux%u is too large", path, img.width, img.height);
+  }
+  size_t npx = (size_t)img.width * img.height;
+  unsigned char *buf = malloc(npx * 3);
+  float *f = malloc(npx * 3 * sizeof *f);
+  if (!buf || !f || !png_image_finish_read(&img, NULL, buf, 0, NULL)) {
+    int rc = die_usage("--init %s: %s", path, buf && f ? img.message : "out of memory");
+    png_image_free(&img);
+    free(buf);
+    free(f);
+    return rc;
+  }
+  for (size_t p = 0; p < npx; p++)
+    for (int ch = 0; ch < 3; ch++)
+      f[ch * npx + p] = buf[p * 3 + ch] / 255.0f * 2.0f - 1.0f;
+  free(buf);
+  *out = f;
+  *W = (int)img.width;
+  *H = (int)img.height;
+  return 0;
+}
+
+/* Writes image [1, 3, H, W] in [-1, 1] as 8-bit RGB:
+ * round((clamp(x, -1, 1) + 1) / 2 * 255), through a temporary file. */
+static int write_png(const char *path, const float *image, int W, int H) {
+  size_t npx = (size_t)W * H;
+  unsigned char *buf = malloc(npx * 3);
+  if (!buf) return die_usage("out of memory");
+  for (size_t p = 0; p < npx; p++)
+    for (int ch = 0; ch < 3; ch++) {
+      float v = image[ch * npx + p];
+      v = v != v ? -1.0f : v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+      float b = (v + 1.0f) / 2.0f * 255.0f + 0.5f;
+      buf[p * 3 + ch] = (unsigned char)(b >= 255.0f ? 255 : (int)b);
+    }
+  size_t tl = strlen(path) + 32;
+  char *tmp = malloc(tl);
+  if (!tmp) {
+    free(buf);
+    return die_usage("out of memory");
+  }
+  snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
+  png_image img;
+  memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = (png_uint_32)W;
+  img.height = (png_uint_32)H;
+  img.format = PNG_FORMAT_RGB;
+  int ok = png_image_write_to_file(&img, tmp, 0, buf, 0, NULL);
+  free(buf);
+  int rc = 0;
+  if (!ok) {
+    rc = die_usage("--out %s: %s", path, img.message);
+    unlink(tmp);
+  } else if (rename(tmp, path) != 0) {
+    rc = die_usage("--out %s: %s", path, strerror(errno));
+    unlink(tmp);
+  }
+  png_image_free(&img);
+  free(tmp);
+  return rc;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+typedef struct {
+  double start;
+  int tty;
+} progress_state;
+
+static int progress(void *user, int done, int total, float t) {
+  progress_state *ps = user;
+  double el = now_s() - ps->start;
+  fprintf(stderr, "%sstep %d/%d  t=%g  %.2f s (%.3f s/step)%s",
+          ps->tty ? "\r" : "", done, total, t, el, el / done,
+          ps->tty && done < total ? "" : "\n");
+  fflush(stderr);
+  return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  const char *model = NULL, *prompt = NULL, *negative = NULL, *init = NULL,
+             *sampler = "euler_a", *spacing_s = NULL, *taesd = NULL,
+             *variant = NULL, *config_dir = NULL, *device = NULL, *out = NULL;
+  long long steps = 20, width = 0, height = 0, frame = 0;
+  unsigned long long seed = 0;
+  double guidance = 7.5, strength = -1;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      usage(stderr);
+      return die_usage("unexpected argument \"%s\"", a);
+    }
+    if (i + 1 >= argc) {
+      usage(stderr);
+      return die_usage("%s needs a value", a);
+    }
+    const char *v = argv[++i];
+    if (!strcmp(a, "--model")) model = v;
+    else if (!strcmp(a, "--prompt")) prompt = v;
+    else if (!strcmp(a, "--negative")) negative = v;
+    else if (!strcmp(a, "--init")) init = v;
+    else if (!strcmp(a, "--sampler")) sampler = v;
+    else if (!strcmp(a, "--spacing")) spacing_s = v;
+    else if (!strcmp(a, "--taesd")) taesd = v;
+    else if (!strcmp(a, "--variant")) variant = v;
+    else if (!strcmp(a, "--config-dir")) config_dir = v;
+    else if (!strcmp(a, "--device")) device = v;
+    else if (!strcmp(a, "--out")) out = v;
+    else if (!strcmp(a, "--steps")) {
+      if (parse_long(v, 1, 1000, &steps))
+        return die_usage("--steps \"%s\": not an integer in 1..1000", v);
+    } else if (!strcmp(a, "--width")) {
+      if (parse_long(v, 8, 16384, &width))
+        return die_usage("--width \"%s\": not an integer in 8..16384", v);
+    } else if (!strcmp(a, "--height")) {
+      if (parse_long(v, 8, 16384, &height))
+        return die_usage("--height \"%s\": not an integer in 8..16384", v);
+    } else if (!strcmp(a, "--frame")) {
+      if (parse_long(v, 0, 0xffffffffLL, &frame))
+        return die_usage("--frame \"%s\": not an integer in 0..4294967295", v);
+    } else if (!strcmp(a, "--seed")) {
+      if (parse_u64(v, &seed))
+        return die_usage("--seed \"%s\": not an unsigned 64-bit integer", v);
+    } else if (!strcmp(a, "--guidance")) {
+      if (parse_double(v, 0, 100, &guidance))
+        return die_usage("--guidance \"%s\": not a number in 0..100", v);
+    } else if (!strcmp(a, "--strength")) {
+      if (parse_double(v, 0, 1, &strength))
+        return die_usage("--strength \"%s\": not a number in 0..1", v);
+    } else {
+      usage(stderr);
+      return die_usage("unknown option %s", a);
+    }
+  }
+  if (!model) return die_usage("--model is required");
+  if (!prompt) return die_usage("--prompt is required");
+  if (!out) return die_usage("--out is required");
+  if (strength >= 0 && !init) return die_usage("--strength needs --init");
+  if (!vtl_sampler_class_name(sampler))
+    return die_usage("--sampler \"%s\": one of ddim, euler, euler_a, dpmpp_2m, lcm",
+                     sampler);
+  int spacing = -1;
+  if (spacing_s) {
+    if (!strcmp(spacing_s, "leading")) spacing = VTL_SPACING_LEADING;
+    else if (!strcmp(spacing_s, "trailing")) spacing = VTL_SPACING_TRAILING;
+    else if (!strcmp(spacing_s, "linspace")) spacing = VTL_SPACING_LINSPACE;
+    else
+      return die_usage("--spacing \"%s\": one of leading, trailing, linspace",
+                       spacing_s);
+  }
+  if (access(model, R_OK) != 0)
+    return die_usage("--model %s: %s", model, strerror(errno));
+  size_t ml = strlen(model);
+  if (ml > 12 && !strcmp(model + ml - 12, ".safetensors") && !config_dir)
+    return die_usage("--model %s is a single file: give --config-dir", model);
+
+  float *init_img = NULL;
+  int iw = 0, ih = 0, rc;
+  if (init) {
+    if ((rc = read_png(init, &init_img, &iw, &ih))) return rc;
+    if ((width && width != iw) || (height && height != ih)) {
+      free(init_img);
+      return die_usage("--init %s is %dx%d; --width/--height %lldx%lld differ "
+                       "(no resizing)", init, iw, ih, width ? width : iw,
+                       height ? height : ih);
+    }
+    width = iw;
+    height = ih;
+    if (strength < 0) strength = 0.75;
+  }
+  if (!width) width = 512;
+  if (!height) height = 512;
+
+  /* the output must be writable before minutes of rendering */
+  {
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s.tmp%ld", out, (long)getpid());
+    FILE *f = fopen(probe, "wb");
+    if (!f) {
+      free(init_img);
+      return die_usage("--out %s: %s", out, strerror(errno));
+    }
+    fclose(f);
+    unlink(probe);
+  }
+
+  char msg[1024];
+  vtl_cl_options co;
+  vtl_cl_options_init(&co);
+  co.device = device;
+  vtl_cl *cl = NULL;
+  if ((rc = vtl_cl_init(&cl, &co, msg, sizeof msg))) {
+    free(init_img);
+    fprintf(stderr, "vtl-render: OpenCL: %s\n", msg);
+    return 1;
+  }
+  double t0 = now_s();
+  vtl_pipeline *p = NULL;
+  vtl_pipeline_opts po = {.variant = variant, .config_dir = config_dir,
+                          .taesd_path = taesd};
+  int status = 0;
+  vtl_scheduler_config sc;
+  memset(&sc, 0, sizeof sc);
+  bool sc_open = false;
+  vtl_gen_result res = {0};
+  if ((rc = vtl_pipeline_load(cl, model, &po, &p, msg, sizeof msg))) {
+    fprintf(stderr, "vtl-render: loading %s: %s\n", model, msg);
+    status = rc == VTL_ENOMEM || rc == VTL_EIO ? 1 : EXIT_USAGE; /* device */
+    goto done;
+  }
+  double t_load = now_s() - t0;
+  if ((rc = vtl_pipeline_scheduler_config(p, sampler, spacing, &sc, msg, sizeof msg))) {
+    status = die_usage("--sampler %s: %s", sampler, msg);
+    goto done;
+  }
+  sc_open = true;
+  int f = vtl_pipeline_latent_factor(p);
+  if (width % f || height % f) {
+    status = die_usage("size %lldx%lld: width and height must be multiples of %d",
+                       width, height, f);
+    goto done;
+  }
+  vtl_noise_philox_state ns = {.seed = seed, .frame = (uint32_t)frame};
+  progress_state ps = {.start = now_s(), .tty = isatty(2)};
+  vtl_gen_params g = {.prompt = prompt,
+                      .negative_prompt = negative,
+                      .guidance_scale = guidance,
+                      .steps = (int)steps,
+                      .strength = strength,
+                      .scheduler = &sc,
+                      .width = (int)width,
+                      .height = (int)height,
+                      .use_taesd = taesd != NULL,
+                      .noise = vtl_noise_philox(&ns),
+                      .progress = progress,
+                      .progress_user = &ps};
+  rc = init ? vtl_pipeline_img2img(p, &g, init_img, &res, msg, sizeof msg)
+            : vtl_pipeline_txt2img(p, &g, &res, msg, sizeof msg);
+  if (rc) {
+    /* parameters the engine refuses are the user's; the rest is ours */
+    fprintf(stderr, "vtl-render: %s\n", msg);
+    status = rc == VTL_EINVAL || rc == VTL_ERANGE ? EXIT_USAGE : 1;
+    goto done;
+  }
+  double t_render = now_s() - ps.start;
+  if ((status = write_png(out, res.image, (int)width, (int)height))) goto done;
+  fprintf(stderr, "vtl-render: %s: %lldx%lld, %d steps (%s), seed %llu: load %.2f s, "
+          "render %.2f s on %s\n", out, width, height, res.steps_run, sc.class_name,
+          seed, t_load, t_render, vtl_cl_device_name(cl));
+done:
+  vtl_gen_result_free(&res);
+  if (sc_open) vtl_scheduler_config_free(&sc);
+  vtl_pipeline_free(p);
+  vtl_cl_close(cl);
+  free(init_img);
+  return status;
+}
