@@ -24,59 +24,24 @@
 #include "refcheck.h"
 #include "vtl_error.h"
 
-static struct {
-  char key[8192];   /* "format|path|variant|config_dir" */
-  vtl_pipeline *p;  /* owned, NULL before the first case */
-  bool atexit_set;
-} cache;
-
-static void free_cache(void) {
-  vtl_pipeline_free(cache.p);
-  cache.p = NULL;
-  cache.key[0] = '\0';
+static int load(vtl_cl *cl, const char *path, const vtl_model_open_opts *o,
+                void **obj, char *msg, size_t msglen) {
+  vtl_pipeline *model = NULL;
+  vtl_pipeline_opts po = {.variant = o->variant, .config_dir = o->config_dir};
+  int rc = vtl_pipeline_load(cl, path, &po, &model, msg, msglen);
+  *obj = model;
+  return rc;
 }
 
-static const char *str_or(json_t *o, const char *key, const char *dflt) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : dflt;
-}
+static void unload(void *obj) { vtl_pipeline_free(obj); }
+
+static rc_model_cache cache = {.load_path = load, .unload = unload};
 
 static int case_pipeline(rc_case *c, vtl_cl *cl, vtl_pipeline **out) {
-  json_t *model = json_object_get(c->json, "model");
-  const char *format = str_or(model, "format", "diffusers");
-  const char *rel = str_or(model, "path", NULL);
-  const char *variant = str_or(model, "variant", NULL);
-  const char *cdir_rel = str_or(model, "config_dir", NULL);
-  if (!rel) return rc_case_error(c, VTL_EPARSE, "model.path missing");
-  bool ldm = strcmp(format, "ldm_single_file") == 0;
-  if (!ldm && strcmp(format, "diffusers") != 0)
-    return rc_case_error(c, VTL_EUNSUPPORTED, "model.format \"%s\"", format);
-  if (ldm && !cdir_rel)
-    return rc_case_error(c, VTL_EPARSE, "ldm_single_file without config_dir");
-
-  char path[4096], cdir[4096] = "", key[sizeof cache.key];
-  rc_path(c, rel, path, sizeof path);
-  if (cdir_rel) rc_path(c, cdir_rel, cdir, sizeof cdir);
-  int kn = snprintf(key, sizeof key, "%s|%s|%s|%s", format, path,
-                    variant ? variant : "", ldm ? cdir : "");
-  if (kn < 0 || (size_t)kn >= sizeof key)
-    return rc_case_error(c, VTL_ETOOLONG, "model path too long");
-  if (cache.p && strcmp(cache.key, key) == 0) {
-    *out = cache.p;
-    return 0;
-  }
-  free_cache();
-  if (!cache.atexit_set) { /* after rc_runtime's: runs before it */
-    atexit(free_cache);
-    cache.atexit_set = true;
-  }
-  char msg[512];
-  vtl_pipeline_opts o = {.variant = variant, .config_dir = ldm ? cdir : NULL};
-  int rc = vtl_pipeline_load(cl, path, &o, &cache.p, msg, sizeof msg);
-  if (rc) return rc_case_error(c, rc, "%s", msg);
-  snprintf(cache.key, sizeof cache.key, "%s", key);
-  *out = cache.p;
-  return 0;
+  void *obj = NULL;
+  int rc = rc_model(c, cl, &cache, &obj);
+  *out = obj;
+  return rc;
 }
 
 /* The kit as a noise source. */

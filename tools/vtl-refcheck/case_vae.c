@@ -17,64 +17,23 @@
 #include "vae.h"
 #include "vtl_error.h"
 
-static struct {
-  char key[8192]; /* "format|path|variant|config_dir" of vae */
-  vtl_vae *vae;   /* owned, NULL before the first case */
-  bool atexit_set;
-} cache;
-
-static void free_cache(void) {
-  vtl_vae_free(cache.vae);
-  cache.vae = NULL;
-  cache.key[0] = '\0';
+static int load(vtl_cl *cl, vtl_model_files *files, void **obj, char *msg,
+                size_t msglen) {
+  vtl_vae *model = NULL;
+  int rc = vtl_vae_load(cl, files, &model, msg, msglen);
+  *obj = model;
+  return rc;
 }
 
-static const char *str_or(json_t *o, const char *key, const char *dflt) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : dflt;
-}
+static void unload(void *obj) { vtl_vae_free(obj); }
+
+static rc_model_cache cache = {.load_files = load, .unload = unload};
 
 static int case_vae(rc_case *c, vtl_cl *cl, vtl_vae **out) {
-  json_t *model = json_object_get(c->json, "model");
-  const char *format = str_or(model, "format", "diffusers");
-  const char *rel = str_or(model, "path", NULL);
-  const char *variant = str_or(model, "variant", NULL);
-  const char *cdir_rel = str_or(model, "config_dir", NULL);
-  if (!rel) return rc_case_error(c, VTL_EPARSE, "model.path missing");
-  bool ldm = strcmp(format, "ldm_single_file") == 0;
-  if (!ldm && strcmp(format, "diffusers") != 0)
-    return rc_case_error(c, VTL_EUNSUPPORTED, "model.format \"%s\"", format);
-  if (ldm && !cdir_rel)
-    return rc_case_error(c, VTL_EPARSE, "ldm_single_file without config_dir");
-
-  char path[4096], cdir[4096] = "", key[sizeof cache.key];
-  rc_path(c, rel, path, sizeof path);
-  if (cdir_rel) rc_path(c, cdir_rel, cdir, sizeof cdir);
-  int kn = snprintf(key, sizeof key, "%s|%s|%s|%s", format, path,
-                    variant ? variant : "", ldm ? cdir : "");
-  if (kn < 0 || (size_t)kn >= sizeof key)
-    return rc_case_error(c, VTL_ETOOLONG, "model path too long");
-  if (cache.vae && strcmp(cache.key, key) == 0) {
-    *out = cache.vae;
-    return 0;
-  }
-  free_cache();
-  if (!cache.atexit_set) { /* after rc_runtime's: runs before it */
-    atexit(free_cache);
-    cache.atexit_set = true;
-  }
-  char msg[512];
-  vtl_model_files *m = NULL;
-  vtl_model_open_opts o = {.variant = variant,
-                           .config_dir = ldm ? cdir : NULL};
-  int rc = vtl_model_files_open(&m, path, &o, msg, sizeof msg);
-  if (rc) return rc_case_error(c, rc, "%s", msg);
-  rc = vtl_vae_load(cl, m, &cache.vae, msg, sizeof msg);
-  vtl_model_files_close(m);
-  if (rc) return rc_case_error(c, rc, "%s", msg);
-  snprintf(cache.key, sizeof cache.key, "%s", key);
-  *out = cache.vae;
-  return 0;
+  void *obj = NULL;
+  int rc = rc_model(c, cl, &cache, &obj);
+  *out = obj;
+  return rc;
 }
 
 /* Reads input `name` as float32 [N, C, H, W] into a new device tensor. */

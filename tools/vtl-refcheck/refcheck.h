@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model_files.h"
 #include "npy.h"
 #include "runtime.h"
 
@@ -52,6 +53,26 @@ int rc_check_i64(rc_case *c, const char *name, const int64_t *data, int ndim,
  * so that it runs first. VTL_E* code and rc_case_error() set when there is
  * no device. */
 int rc_runtime(rc_case *c, vtl_cl **out);
+
+/* A handler's loaded model, kept across cases that name the same one
+ * (model_cache.c). A handler has one static cache with either load_files
+ * (given the opened model files) or load_path (given the resolved path and
+ * options) and unload. */
+typedef struct {
+  int (*load_files)(vtl_cl *cl, vtl_model_files *files, void **obj,
+                    char *msg, size_t msglen);
+  int (*load_path)(vtl_cl *cl, const char *path,
+                   const vtl_model_open_opts *opts, void **obj, char *msg,
+                   size_t msglen);
+  void (*unload)(void *obj);
+  char key[8192];  /* "format|path|variant|config_dir" of obj */
+  void *obj;       /* owned; NULL before the first case */
+  bool registered; /* freed at exit */
+} rc_model_cache;
+
+/* The model case c names, loaded into (or found in) cache. Returns 0 with
+ * *out borrowed from the cache, or an error with rc_case_error() set. */
+int rc_model(rc_case *c, vtl_cl *cl, rc_model_cache *cache, void **out);
 
 int rc_case_error(rc_case *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
