@@ -24,43 +24,9 @@
 #include "clip.h"
 #include "model_files.h"
 #include "ops.h"
+#include "engine_test.h"
 #include "task.h"
 #include "vtl_error.h"
-
-#define ASSERT_OP(cl, x)                                                     \
-  do {                                                                       \
-    int rc_ = (x);                                                           \
-    if (rc_ != 0)                                                            \
-      TEST_FAIL_("%s: %s: %s", #x, vtl_err_name(rc_), vtl_cl_errmsg(cl));    \
-  } while (0)
-
-static vtl_cl *shared_rt;
-
-static void close_rt(void) { vtl_cl_close(shared_rt); }
-
-static vtl_cl *rt(void) {
-  if (!shared_rt) {
-    vtl_cl_options o;
-    vtl_cl_options_init(&o);
-    o.cache_dir = VTL_BINARY_DIR "/kernel-cache";
-    o.profile = 0;
-    char msg[512];
-    if (vtl_cl_init(&shared_rt, &o, msg, sizeof msg) != 0) {
-      fprintf(stderr, "no OpenCL device: %s\n", msg);
-      abort();
-    }
-    atexit(close_rt);
-  }
-  return shared_rt;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static float frand(void) { /* uniform [-1, 1) */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (float)((rng_state >> 40) * (2.0 / (1 << 24)) - 1.0);
-}
 
 /* ---- a scratch model ----------------------------------------------------- */
 
