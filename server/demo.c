@@ -1,7 +1,8 @@
 /* demo.c — --demo: until the engine lands, room "demo" gets the synthetic
  * moving test pattern (test_pattern.h) at 12 fps from a uv timer on the
  * loop, through the same vtl_room_publish_frame a renderer uses; frames
- * carry test_pattern = true. Frame numbers count up from 0 at start-up. */
+ * carry test_pattern = true. Frame numbers count up from 0 at start-up.
+ * --demo-size / --demo-fps (bench flags) change the size and rate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -9,7 +10,9 @@
 #include "server.h"
 #include "test_pattern.h"
 
-static uint8_t pixels[VTL_TEST_PATTERN_W * VTL_TEST_PATTERN_H * 3];
+#define DEMO_MAX_SIZE 1024 /* --demo-size (main.c checks the range) */
+static uint8_t pixels[DEMO_MAX_SIZE * DEMO_MAX_SIZE * 3];
+static uint32_t demo_w = VTL_TEST_PATTERN_W, demo_h = VTL_TEST_PATTERN_H;
 static int64_t next_frame;
 
 static double now_ms(void) {
@@ -30,9 +33,9 @@ static void on_demo_tick(uv_timer_t *t) {
   int64_t f = next_frame++;
   if (!any) return; /* nobody watches: do not even draw */
   double t0 = now_ms();
-  vtl_test_pattern(pixels, VTL_TEST_PATTERN_W, VTL_TEST_PATTERN_H, f);
-  int rc = vtl_room_publish_frame(r, f, r->seq, VTL_TEST_PATTERN_W,
-                                  VTL_TEST_PATTERN_H, pixels, now_ms() - t0,
+  vtl_test_pattern(pixels, demo_w, demo_h, f);
+  int rc = vtl_room_publish_frame(r, f, r->seq, demo_w, demo_h, pixels,
+                                  now_ms() - t0,
                                   VTL_FRAME_TEST_PATTERN);
   if (rc) fprintf(stderr, "vtl-server: demo frame %lld: %s\n", (long long)f,
                   vtl_strerror(rc));
@@ -45,9 +48,11 @@ int vtl_demo_start(vtl_server *sv) {
     fprintf(stderr, "vtl-server: %s\n", msg);
     return 1;
   }
-  uv_timer_start(&sv->demo_timer, on_demo_tick, 0,
-                 1000 / VTL_TEST_PATTERN_FPS);
-  printf("demo: publishing a %dx%d test pattern at %d fps to room \"demo\"\n",
-         VTL_TEST_PATTERN_W, VTL_TEST_PATTERN_H, VTL_TEST_PATTERN_FPS);
+  unsigned fps = sv->cfg.demo_fps ? sv->cfg.demo_fps : VTL_TEST_PATTERN_FPS;
+  if (sv->cfg.demo_size && sv->cfg.demo_size <= DEMO_MAX_SIZE)
+    demo_w = demo_h = sv->cfg.demo_size; /* bench flag --demo-size */
+  uv_timer_start(&sv->demo_timer, on_demo_tick, 0, 1000 / fps);
+  printf("demo: publishing a %ux%u test pattern at %u fps to room \"demo\"\n",
+         (unsigned)demo_w, (unsigned)demo_h, fps);
   return 0;
 }

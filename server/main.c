@@ -4,6 +4,7 @@
  *              [--web DIR] [--cert FILE --key FILE] [--origin URL]...
  *   vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]
  *   vtl-server room list --data DIR
+ *   (bench only: --demo-size N --demo-fps N --max-batch-rate N; --help)
  *
  * The program owns one libuv loop; libwebsockets joins it as a foreign loop
  * (LWS_SERVER_OPTION_LIBUV + foreign_loops). Shutdown on SIGINT/SIGTERM,
@@ -56,7 +57,13 @@ static void usage(FILE *f) {
     "  --origin URL        a browser Origin allowed to open the websocket\n"
     "                      (repeatable; without it any Origin may; requests\n"
     "                      without Origin and same-origin ones always may)\n"
-    "  --public            room create: an empty token joins as a viewer\n");
+    "  --public            room create: an empty token joins as a viewer\n"
+    "\n"
+    "  for benchmarks (bench/README.md), not for production:\n"
+    "  --demo-size N       --demo pattern N x N pixels (16..1024; default 256)\n"
+    "  --demo-fps N        --demo pattern frames per second (1..120; default 12)\n"
+    "  --max-batch-rate N  OpBatch per second per session (1..1000000;\n"
+    "                      default 50, the protocol limit)\n");
 }
 
 /* "ADDR:PORT", "[V6]:PORT" or "PORT". Returns 0 or -1. */
@@ -255,6 +262,8 @@ typedef struct {
   const char *cert, *key;     /* --cert / --key, or NULL */
   const char *origins[64];    /* --origin URLs (argv) */
   size_t norigins;
+  unsigned max_batch_rate;    /* --max-batch-rate (bench) */
+  unsigned demo_size, demo_fps; /* --demo-size / --demo-fps (bench) */
 } serve_opts;
 
 /* The web root: realpath of --web (which must be a directory), else of
@@ -313,6 +322,9 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   sv.cfg.origins = o->origins;
   sv.cfg.norigins = o->norigins;
   sv.cfg.tls = o->cert != NULL;
+  sv.cfg.max_batch_rate = o->max_batch_rate;
+  sv.cfg.demo_size = o->demo_size;
+  sv.cfg.demo_fps = o->demo_fps;
   if (vtl_store_open(&sv.store, &loop, data, msg, sizeof msg)) {
     fprintf(stderr, "vtl-server: %s\n", msg);
     uv_loop_close(&loop);
@@ -397,6 +409,7 @@ int main(int argc, char **argv) {
   unsigned snapshot_every = 1000;
   serve_opts so;
   memset(&so, 0, sizeof so);
+  so.max_batch_rate = VTL_MAX_BATCHES_PER_SEC;
   const char *pos[3] = {NULL, NULL, NULL};
   int npos = 0;
   for (int i = 1; i < argc; i++) {
@@ -406,7 +419,9 @@ int main(int argc, char **argv) {
     if (!strcmp(o, "--public")) { pub = true; continue; }
     if (!strcmp(o, "--data") || !strcmp(o, "--listen") ||
         !strcmp(o, "--snapshot-every") || !strcmp(o, "--web") ||
-        !strcmp(o, "--cert") || !strcmp(o, "--key") || !strcmp(o, "--origin")) {
+        !strcmp(o, "--cert") || !strcmp(o, "--key") || !strcmp(o, "--origin") ||
+        !strcmp(o, "--demo-size") || !strcmp(o, "--demo-fps") ||
+        !strcmp(o, "--max-batch-rate")) {
       if (i + 1 >= argc) { usage(stderr); return 2; }
       const char *v = argv[++i];
       if (!strcmp(o, "--data")) data = v;
@@ -423,7 +438,20 @@ int main(int argc, char **argv) {
         so.origins[so.norigins++] = v;
       }
       else if (!strcmp(o, "--listen")) listen = v;
-      else {
+      else if (strcmp(o, "--snapshot-every")) { /* the bench flags */
+        char *end;
+        long n = strtol(v, &end, 10);
+        long lo = !strcmp(o, "--demo-size") ? 16 : 1;
+        long hi = !strcmp(o, "--demo-size") ? 1024
+                  : !strcmp(o, "--demo-fps") ? 120 : 1000000;
+        if (!*v || *end || n < lo || n > hi) {
+          fprintf(stderr, "vtl-server: %s wants %ld..%ld\n", o, lo, hi);
+          return 2;
+        }
+        if (!strcmp(o, "--demo-size")) so.demo_size = (unsigned)n;
+        else if (!strcmp(o, "--demo-fps")) so.demo_fps = (unsigned)n;
+        else so.max_batch_rate = (unsigned)n;
+      } else {
         char *end;
         long n = strtol(v, &end, 10);
         if (*end || n < 0 || n > 100000000) { usage(stderr); return 2; }

@@ -105,6 +105,8 @@ struct vtl_session {
   uint64_t id;                /* unique in the room: id_base >> 24 */
   int role;                   /* Vtl__V1__Role */
   char *display_name;         /* is malloc'd */
+  char *url_room;             /* is malloc'd: the ?room= of the upgrade
+                                 URL (decoded), or NULL; Hello must match */
   uint64_t last_seq;          /* Hello.last_seq (catch-up from here) */
   uint64_t id_base;           /* Welcome.id_base */
   uint64_t after_seq;         /* broadcast Ops with seq <= this are covered
@@ -221,6 +223,10 @@ typedef struct {
   const char *const *origins; /* --origin URLs (borrowed from argv) */
   size_t norigins;            /* 0: every Origin may upgrade (http.c) */
   bool tls;                   /* --cert/--key given: https and wss */
+  unsigned max_batch_rate;    /* OpBatch per second per session (default
+                                 VTL_MAX_BATCHES_PER_SEC; hidden bench flag) */
+  unsigned demo_size, demo_fps; /* --demo pattern; 0: the test_pattern.h
+                                   defaults (hidden bench flags) */
 } vtl_server_config;
 
 struct vtl_server {

@@ -33,7 +33,7 @@ void vtl_sync_welcome(vtl_session *s) {
   lim.max_message_bytes = VTL_MAX_MESSAGE_BYTES;
   lim.max_ops_per_batch = VTL_MAX_OPS_PER_BATCH;
   lim.max_string_bytes = VTL_MAX_STRING_BYTES;
-  lim.max_batches_per_second = VTL_MAX_BATCHES_PER_SEC;
+  lim.max_batches_per_second = s->server->cfg.max_batch_rate;
   lim.max_entities = VTL_MAX_TRACKS + VTL_MAX_KEYFRAMES + VTL_MAX_CLIPS +
                      VTL_MAX_SHOTS + VTL_MAX_MARKERS + VTL_MAX_ASSETS + 1;
   lim.max_presence_per_second = VTL_MAX_PRESENCE_PER_SEC;
@@ -130,6 +130,15 @@ static void handle_hello(vtl_session *s, const Vtl__V1__Envelope *m) {
     if (!str_ok(s, "capabilities", h->capabilities[i], VTL_MAX_CAPABILITY))
       return;
 
+  /* The room in the URL (/ws?room=NAME) is what a proxy routed on: a
+   * Hello naming another room would open it on the wrong process. */
+  if (s->url_room && strcmp(s->url_room, h->room ? h->room : "") != 0) {
+    vtl_session_error(s, E(ROOM_NOT_FOUND), 0, true,
+                      "the URL names room \"%.64s\" but the Hello names "
+                      "\"%.64s\"", s->url_room, h->room ? h->room : "");
+    return;
+  }
+
   vtl_room *r;
   char msg[256];
   int rc = vtl_room_get(sv, h->room ? h->room : "", &r, msg, sizeof msg);
@@ -181,12 +190,13 @@ static void handle_hello(vtl_session *s, const Vtl__V1__Envelope *m) {
   vtl_room_join(r, s); /* Welcome once an id base is durable */
 }
 
-/* Token bucket: VTL_MAX_BATCHES_PER_SEC per second, burst as many. */
+/* Token bucket: cfg.max_batch_rate (VTL_MAX_BATCHES_PER_SEC unless a
+ * bench raised it) per second, burst as many. */
 static bool rate_ok(vtl_session *s) {
   uint64_t now = uv_now(s->server->loop);
-  s->rate_tokens += (double)(now - s->rate_ms) * VTL_MAX_BATCHES_PER_SEC / 1000.0;
-  if (s->rate_tokens > VTL_MAX_BATCHES_PER_SEC)
-    s->rate_tokens = VTL_MAX_BATCHES_PER_SEC;
+  double rate = s->server->cfg.max_batch_rate;
+  s->rate_tokens += (double)(now - s->rate_ms) * rate / 1000.0;
+  if (s->rate_tokens > rate) s->rate_tokens = rate;
   s->rate_ms = now;
   if (s->rate_tokens < 1.0) return false;
   s->rate_tokens -= 1.0;
@@ -209,8 +219,8 @@ static void handle_op_batch(vtl_session *s, const Vtl__V1__Envelope *m) {
   }
   if (!rate_ok(s)) {
     vtl_session_error(s, E(RATE_LIMITED), b->batch_id, false,
-                      "over %d batches per second; resend later",
-                      VTL_MAX_BATCHES_PER_SEC);
+                      "over %u batches per second; resend later",
+                      s->server->cfg.max_batch_rate);
     return;
   }
   if (b->batch_id == 0 || b->batch_id > VTL_ID_MAX) {

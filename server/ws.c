@@ -160,7 +160,7 @@ static vtl_session *session_new(vtl_server *sv, struct lws *wsi) {
   s->server = sv;
   s->wsi = wsi;
   s->state = VTL_SESSION_NEW;
-  s->rate_tokens = VTL_MAX_BATCHES_PER_SEC;
+  s->rate_tokens = sv->cfg.max_batch_rate;
   s->rate_ms = uv_now(sv->loop);
   s->all_next = sv->sessions;
   sv->sessions = s;
@@ -180,6 +180,7 @@ static void session_free(vtl_session *s) {
   free(s->q);
   free(s->rx);
   free(s->display_name);
+  free(s->url_room);
   free(s);
 }
 
@@ -290,7 +291,13 @@ static int callback_vtl(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_ESTABLISHED:
     vtl_metrics_add(VTL_M_SESSIONS_OPENED, 1);
     pss->s = session_new(sv, wsi);
-    return pss->s ? 0 : -1;
+    if (!pss->s) return -1;
+    { /* /ws?room=NAME (lws has %-decoded it): what proxies route on */
+      char buf[VTL_MAX_NAME * 3 + 16];
+      const char *v = lws_get_urlarg_by_name(wsi, "room=", buf, sizeof buf);
+      if (v && v[0] && !(pss->s->url_room = strdup(v))) return -1;
+    }
+    return 0;
 
   case LWS_CALLBACK_RECEIVE:
     if (!pss->s) return -1;

@@ -149,6 +149,7 @@ static void on_frame(vtc_conn *k, const Vtl__V1__Frame *f) {
   r->test_pattern = f->test_pattern;
   r->bytes = f->data.len;
   r->at_ms = uv_now(&k->ctx->loop);
+  if (k->no_decode) return;
   size_t n = (size_t)f->width * f->height * 3;
   if (n > k->pixels_cap) {
     free(k->pixels);
@@ -324,7 +325,19 @@ vtc_conn *vtc_connect(vtc_ctx *c, int port) {
   return vtc_connect_ex(c, port, "http://127.0.0.1", false);
 }
 
+static vtc_conn *connect_path(vtc_ctx *c, int port, const char *origin,
+                              bool tls, const char *room);
+
 vtc_conn *vtc_connect_ex(vtc_ctx *c, int port, const char *origin, bool tls) {
+  return connect_path(c, port, origin, tls, NULL);
+}
+
+vtc_conn *vtc_connect_room(vtc_ctx *c, int port, const char *room) {
+  return connect_path(c, port, "http://127.0.0.1", false, room);
+}
+
+static vtc_conn *connect_path(vtc_ctx *c, int port, const char *origin,
+                              bool tls, const char *room) {
   vtc_conn *k = calloc(1, sizeof *k);
   if (!k) return NULL;
   k->ctx = c;
@@ -335,7 +348,18 @@ vtc_conn *vtc_connect_ex(vtc_ctx *c, int port, const char *origin, bool tls) {
   ci.context = c->lws;
   ci.address = "127.0.0.1";
   ci.port = port;
-  ci.path = "/ws";
+  size_t n = (size_t)snprintf(k->path, sizeof k->path, "/ws%s",
+                              room ? "?room=" : "");
+  for (const char *p = room; p && *p && n + 4 < sizeof k->path; p++) {
+    unsigned char ch = (unsigned char)*p; /* encodeURIComponent's set */
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+        (ch >= '0' && ch <= '9') || strchr("-_.!~*'()", ch))
+      k->path[n++] = (char)ch;
+    else
+      n += (size_t)snprintf(k->path + n, 4, "%%%02X", ch);
+  }
+  k->path[n] = '\0';
+  ci.path = k->path;
   ci.host = "127.0.0.1";
   ci.origin = origin && origin[0] ? origin : NULL;
   if (tls)

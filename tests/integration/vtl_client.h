@@ -67,6 +67,7 @@ struct vtc_conn {
   vtc_conn *next;           /* ctx list; freed by vtc_ctx_done */
   struct lws *wsi;          /* NULL once closed */
   bool open, closed;        /* established; closed (or failed to connect) */
+  char path[800];           /* the request path, e.g. /ws?room=film */
   int close_code;           /* websocket close code from the server, or 0 */
   /* outgoing FIFO of malloc'd buffers with LWS_PRE headroom */
   uint8_t **out; size_t *out_len; int *out_bin; size_t out_n, out_cap, out_head;
@@ -93,6 +94,8 @@ struct vtc_conn {
   uint32_t zd_pos;          /* stream_pos of the last decoded frame */
   uint8_t *pixels;          /* is malloc'd: the last decoded frame */
   size_t pixels_cap;
+  bool no_decode;           /* record frames without decoding them (a
+                               bench's many subscribers; decoded stays false) */
   /* called for every decoded frame (pixels: width*height*3 bytes) */
   void (*on_frame)(vtc_conn *k, const vtc_frame_rec *f, const uint8_t *px);
 };
@@ -114,6 +117,9 @@ vtc_conn *vtc_connect(vtc_ctx *c, int port);
  * vtc_connect sends "http://127.0.0.1") and, with tls, wss:// accepting a self-signed certificate.
  * A refused upgrade ends as closed without ever being open. */
 vtc_conn *vtc_connect_ex(vtc_ctx *c, int port, const char *origin, bool tls);
+/* Connects to ws://127.0.0.1:PORT/ws?room=ROOM (ROOM %-encoded), the form
+ * a proxy routes on (docs/scaling.md); the Hello must then name ROOM. */
+vtc_conn *vtc_connect_room(vtc_ctx *c, int port, const char *room);
 void vtc_close(vtc_conn *k);
 
 /* Turns the loop until done(arg) or timeout_ms; 0 when done, -1 timeout. */
