@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "log.h"
 #include "server.h"
 #include "test_pattern.h"
 
@@ -37,7 +38,7 @@ static void on_demo_tick(uv_timer_t *t) {
   int rc = vtl_room_publish_frame(r, f, r->seq, demo_w, demo_h, pixels,
                                   now_ms() - t0,
                                   VTL_FRAME_TEST_PATTERN);
-  if (rc) fprintf(stderr, "vtl-server: demo frame %lld: %s\n", (long long)f,
+  if (rc) vtl_log(VTL_LOG_WARN, "demo.frame", "demo frame %lld: %s", (long long)f,
                   vtl_strerror(rc));
 }
 
@@ -45,7 +46,7 @@ int vtl_demo_start(vtl_server *sv) {
   vtl_room *r;
   char msg[256];
   if (vtl_room_get(sv, "demo", &r, msg, sizeof msg)) {
-    fprintf(stderr, "vtl-server: %s\n", msg);
+    vtl_log(VTL_LOG_ERROR, "demo.start", "%s", msg);
     return 1;
   }
   unsigned fps = sv->cfg.demo_fps ? sv->cfg.demo_fps : VTL_TEST_PATTERN_FPS;

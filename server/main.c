@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "config.h"
+#include "log.h"
 #include "server.h"
 #include "vtl_import.h"
 #include "wire.h"
@@ -42,6 +44,7 @@ static void usage(FILE *f) {
   fprintf(f,
     "usage: vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]\n"
     "                  [--web DIR] [--cert FILE --key FILE] [--origin URL]...\n"
+    "                  [--config FILE]\n"
     "       vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]\n"
     "       vtl-server room list --data DIR\n"
     "\n"
@@ -57,6 +60,9 @@ static void usage(FILE *f) {
     "  --origin URL        a browser Origin allowed to open the websocket\n"
     "                      (repeatable; without it any Origin may; requests\n"
     "                      without Origin and same-origin ones always may)\n"
+    "  --config FILE       the same settings from a JSON object, e.g.\n"
+    "                      {\"listen\": \"0.0.0.0:8080\", \"data\": \"/var/lib/vtl\",\n"
+    "                       \"origin\": [\"https://example.org\"]}; flags override it\n"
     "  --public            room create: an empty token joins as a viewer\n"
     "\n"
     "  for benchmarks (bench/README.md), not for production:\n"
@@ -248,7 +254,7 @@ static void on_stop_tick(uv_timer_t *t) {
 static void on_signal(uv_signal_t *h, int signum) {
   app *a = h->data;
   if (a->phase) return;
-  fprintf(stderr, "vtl-server: %s: shutting down\n",
+  vtl_log(VTL_LOG_INFO, "server.stopping", "%s: shutting down",
           signum == SIGINT ? "SIGINT" : "SIGTERM");
   a->sv->stopping = true;
   a->phase = 1;
@@ -399,11 +405,12 @@ static int serve(const char *addr, int port, const char *data, bool demo,
     fprintf(stderr, "vtl-server: uv_loop_close: %s\n", uv_strerror(lc));
     return 1;
   }
-  if (!rc) fprintf(stderr, "vtl-server: stopped\n");
+  if (!rc) vtl_log(VTL_LOG_INFO, "server.stopped", "stopped");
   return rc;
 }
 
 int main(int argc, char **argv) {
+  if (vtl_config_expand(&argc, &argv)) return 2;
   const char *data = NULL, *listen = "127.0.0.1:8080";
   bool demo = false, pub = false;
   unsigned snapshot_every = 1000;

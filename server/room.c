@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "server.h"
 #include "wire.h"
@@ -260,7 +261,7 @@ int vtl_room_get(vtl_server *sv, const char *name, vtl_room **out, char *msg,
   r->next = sv->rooms;
   sv->rooms = r;
   *out = r;
-  fprintf(stderr, "vtl-server: room \"%s\" loaded at seq %llu\n", name,
+  vtl_log(VTL_LOG_INFO, "room.loaded", "room \"%s\" loaded at seq %llu", name,
           (unsigned long long)r->seq);
   return 0;
 }
@@ -397,7 +398,7 @@ static void rollback(vtl_room *r) {
     vtl_error err = {0};
     int rc = vtl_doc_apply(r->doc, b->inverse, b->ninverse, NULL, NULL, &err);
     if (VTL_NEVER(rc != 0))
-      fprintf(stderr, "vtl-server: room \"%s\": rollback of seq %llu: %s\n",
+      vtl_log(VTL_LOG_ERROR, "room.rollback", "room \"%s\": rollback of seq %llu: %s",
               r->name, (unsigned long long)b->seq, err.message);
     vtl_u64map_del(&r->dedup, b->batch_id);
     b->dead = true;
@@ -454,7 +455,7 @@ static void on_batch_committed(vtl_store_req *req, int status) {
 static void on_snapshot(vtl_store_req *req, int status) {
   snapshot_req *sr = (snapshot_req *)req;
   if (status)
-    fprintf(stderr, "vtl-server: snapshot of seq %llu failed (kept the log)\n",
+    vtl_log(VTL_LOG_WARN, "room.snapshot", "snapshot of seq %llu failed (kept the log)",
             (unsigned long long)req->seq);
   vtl_msg_unref(sr->msg);
   free(sr);

@@ -63,6 +63,7 @@
  * FAULT INJECTION: VTL_STORE_FAIL_TXN=N makes the Nth transaction fail
  * (rolled back) as if the disk had; used by the tests.
  */
+#include "log.h"
 #include "store.h"
 
 #include <errno.h>
@@ -254,8 +255,8 @@ static int check_schema(sqlite3 *db, const char *path, char *msg, size_t len) {
       sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
       return VTL_EIO;
     }
-    fprintf(stderr, "vtl-server: %s: schema migrated from version %lld to "
-            "%lld\n", path, (long long)v, (long long)v + 1);
+    vtl_log(VTL_LOG_INFO, "store.migrated", "%s: schema migrated from version %lld to "
+            "%lld", path, (long long)v, (long long)v + 1);
   }
   return 0;
 }
@@ -354,7 +355,7 @@ static int run_txn(vtl_store *st, vtl_store_req *list) {
   if (rc != SQLITE_OK) {
     sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
     st->nseqs = 0; /* the cache may hold seqs that were rolled back */
-    fprintf(stderr, "vtl-server: store: transaction failed: %s\n",
+    vtl_log(VTL_LOG_ERROR, "store.commit", "transaction failed: %s",
             sqlite3_errstr(rc));
     return VTL_EIO;
   }

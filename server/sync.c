@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "server.h"
 #include "wire.h"
 
@@ -147,7 +148,7 @@ static void handle_hello(vtl_session *s, const Vtl__V1__Envelope *m) {
     return;
   }
   if (rc) {
-    fprintf(stderr, "vtl-server: %s\n", msg);
+    vtl_log(VTL_LOG_ERROR, "room.open", "%s", msg);
     vtl_session_error(s, rc == VTL_ENOMEM ? E(NOMEM) : E(IO), 0, true, "%s",
                       msg);
     return;

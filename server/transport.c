@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -55,7 +56,7 @@ void vtl_transport_send(vtl_session *s) {
 
 static void on_persisted(vtl_store_req *req, int status) {
   if (status)
-    fprintf(stderr, "vtl-server: transport seq %llu not persisted\n",
+    vtl_log(VTL_LOG_ERROR, "transport.store", "transport seq %llu not persisted",
             (unsigned long long)req->seq);
   free(req);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
@@ -116,8 +117,8 @@ int vtl_session_send(vtl_session *s, vtl_msg *m) {
   if (s->closing || !m) return 0;
   if (s->q_n >= VTL_SEND_QUEUE_MAX || s->q_bytes + m->len > VTL_SEND_QUEUE_BYTES ||
       q_push(s, m) != 0) {
-    fprintf(stderr, "vtl-server: session %llu fell behind (%zu messages "
-            "queued): resync\n", (unsigned long long)s->id, s->q_n);
+    vtl_log(VTL_LOG_WARN, "session.resync", "session %llu fell behind (%zu messages "
+            "queued): resync", (unsigned long long)s->id, s->q_n);
     fatal_now(s, E(RESYNC_REQUIRED),
               "too far behind: reconnect with your last_seq");
     return VTL_ELIMIT;
