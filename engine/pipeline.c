@@ -187,7 +187,7 @@ typedef struct {
   int L, h, w;          /* latent channels and size */
   size_t n;             /* L * h * w */
   bool cfg;             /* classifier-free guidance: batch 2 */
-  vtl_tensor ctx;       /* [B, 77, Dc] */
+  vtl_tensor ctx;       /* [B, 77 * windows, Dc] */
   vtl_tensor tcond;     /* [B, time_cond_proj_dim] or unset */
   vtl_tensor xin, eout; /* [B, L, h, w] */
   float *hx, *he;       /* host [B * n] */
@@ -199,24 +199,104 @@ static int cl_fail(render *r, int rc, const char *what) {
   return fail(r->msg, r->msglen, rc, "%s: %s", what, vtl_cl_errmsg(r->p->cl));
 }
 
-/* Encodes the prompt(s) into r->ctx. */
+/* One prompt as windows: plain (one kit-exact window, weights 1) or
+ * weighted. */
+static int prompt_windows(render *r, const char *text, vtl_token_windows *w) {
+  if (!r->g->plain_prompts)
+    return vtl_tokenizer_encode_weighted(r->p->tok, text, w);
+  memset(w, 0, sizeof *w);
+  w->count = 1;
+  w->ids = malloc(VTL_TOKENIZER_CTX * sizeof *w->ids);
+  w->weights = malloc(VTL_TOKENIZER_CTX * sizeof *w->weights);
+  if (!w->ids || !w->weights) {
+    vtl_token_windows_free(w);
+    return VTL_ENOMEM;
+  }
+  for (int i = 0; i < VTL_TOKENIZER_CTX; i++) w->weights[i] = 1;
+  int rc = vtl_tokenizer_encode(r->p->tok, text, w->ids, &w->ntokens);
+  if (rc) vtl_token_windows_free(w);
+  return rc;
+}
+
+/* Encodes windows[0..count) of one prompt into host rows out[count*77][C],
+ * window by window: z = clip(ids); z *= weight per token; z *= mean before
+ * / mean after (AUTOMATIC1111's emphasis, which keeps the scale of the
+ * conditioning). Windows past w->count are the empty prompt's. */
+static int encode_windows(render *r, const vtl_token_windows *w,
+                          const vtl_token_windows *empty, int count,
+                          float *out) {
+  vtl_pipeline *p = r->p;
+  const int T = VTL_TOKENIZER_CTX;
+  const int C = vtl_clip_config_of(p->clip)->hidden_size;
+  int32_t *ids = malloc((size_t)count * T * sizeof *ids);
+  if (!ids) return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
+  for (int k = 0; k < count; k++)
+    memcpy(ids + (size_t)k * T,
+           k < w->count ? w->ids + (size_t)k * T : empty->ids,
+           T * sizeof *ids);
+  vtl_tensor z = {0};
+  int rc = vtl_tensor_alloc(p->cl, &z, 3, VTL_SHAPE(count, T, C));
+  if (!rc) rc = vtl_clip_encode(p->clip, ids, count, T, &z, NULL, NULL);
+  if (!rc) rc = vtl_tensor_read(p->cl, &z, out);
+  vtl_tensor_release(p->cl, &z);
+  free(ids);
+  if (rc) return cl_fail(r, rc, "text encoder");
+  for (int k = 0; k < count && k < w->count; k++) {
+    float *row = out + (size_t)k * T * C;
+    const float *wt = w->weights + (size_t)k * T;
+    double before = 0, after = 0;
+    bool weighted = false;
+    for (int t = 0; t < T; t++) weighted |= wt[t] != 1.0f;
+    if (!weighted) continue; /* exact: the kit's path */
+    for (size_t i = 0; i < (size_t)T * C; i++) before += row[i];
+    for (int t = 0; t < T; t++)
+      for (int c = 0; c < C; c++) row[(size_t)t * C + c] *= wt[t];
+    for (size_t i = 0; i < (size_t)T * C; i++) after += row[i];
+    if (after != 0) {
+      float s = (float)(before / after);
+      for (size_t i = 0; i < (size_t)T * C; i++) row[i] *= s;
+    }
+  }
+  return 0;
+}
+
+/* Encodes the prompt(s) into r->ctx [B, 77 * windows, C]: with CFG the
+ * negative prompt first; the shorter of the two is padded with empty-prompt
+ * windows so both have the same length. */
 static int encode_text(render *r) {
   vtl_pipeline *p = r->p;
   const vtl_gen_params *g = r->g;
-  int B = r->cfg ? 2 : 1;
-  int32_t ids[2 * VTL_TOKENIZER_CTX];
-  int32_t *cond = ids + (B - 1) * VTL_TOKENIZER_CTX;
-  int rc = vtl_tokenizer_encode(p->tok, g->prompt, cond, NULL);
+  const int B = r->cfg ? 2 : 1, T = VTL_TOKENIZER_CTX;
+  const int C = vtl_clip_config_of(p->clip)->hidden_size;
+  vtl_token_windows win[2] = {{0}}, empty = {0};
+  float *host = NULL;
+  int rc = prompt_windows(r, g->prompt, &win[B - 1]);
   if (!rc && r->cfg)
-    rc = vtl_tokenizer_encode(p->tok, g->negative_prompt ? g->negative_prompt : "",
-                              ids, NULL);
-  if (rc) return fail(r->msg, r->msglen, rc, "tokenizer: %s", vtl_strerror(rc));
-  const vtl_clip_config *cc = vtl_clip_config_of(p->clip);
-  rc = vtl_tensor_alloc(p->cl, &r->ctx, 3,
-                        VTL_SHAPE(B, VTL_TOKENIZER_CTX, cc->hidden_size));
-  if (!rc) rc = vtl_clip_encode(p->clip, ids, B, VTL_TOKENIZER_CTX, &r->ctx, NULL, NULL);
-  if (rc) return cl_fail(r, rc, "text encoder");
-  return 0;
+    rc = prompt_windows(r, g->negative_prompt ? g->negative_prompt : "", &win[0]);
+  if (!rc) rc = prompt_windows(r, "", &empty);
+  if (rc) {
+    rc = fail(r->msg, r->msglen, rc, "tokenizer: %s", vtl_strerror(rc));
+    goto done;
+  }
+  int count = win[B - 1].count;
+  if (r->cfg && win[0].count > count) count = win[0].count;
+  size_t per = (size_t)count * T * C;
+  if (!(host = malloc(B * per * sizeof *host))) {
+    rc = fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int b = 0; b < B && !rc; b++)
+    rc = encode_windows(r, &win[b], &empty, count, host + b * per);
+  if (rc) goto done;
+  rc = vtl_tensor_alloc(p->cl, &r->ctx, 3, VTL_SHAPE(B, count * T, C));
+  if (!rc) rc = vtl_tensor_write(p->cl, &r->ctx, host);
+  if (rc) rc = cl_fail(r, rc, "text encoder");
+done:
+  vtl_token_windows_free(&win[0]);
+  vtl_token_windows_free(&win[1]);
+  vtl_token_windows_free(&empty);
+  free(host);
+  return rc;
 }
 
 /* diffusers' get_guidance_scale_embedding(w = g - 1) for LCM UNets. */

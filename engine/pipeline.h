@@ -119,6 +119,12 @@ int vtl_pipeline_scheduler_config(const vtl_pipeline *p, const char *sampler,
 typedef struct {
   const char *prompt;          /* required */
   const char *negative_prompt; /* NULL: "" (used only with CFG) */
+  bool plain_prompts;          /* true: one 77-token window, no weighting
+                                  syntax (diffusers' pipelines, the kit);
+                                  false: (word:1.3) weights and prompts
+                                  longer than 75 tokens in further windows
+                                  whose encodings are concatenated, as
+                                  AUTOMATIC1111 does (tokenizer.h) */
   double guidance_scale;       /* CFG when > 1 */
   int steps;                   /* num_inference_steps */
   double strength;             /* img2img only, in [0, 1] */

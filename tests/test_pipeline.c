@@ -173,6 +173,41 @@ TEST_IMPL(pipeline_philox_determinism) {
   return 0;
 }
 
+/* Weighted and long prompts (plain_prompts false): weight 1 changes nothing,
+ * another weight changes the film, a prompt past 75 tokens is not cut. */
+TEST_IMPL(pipeline_weighted_long_prompts) {
+  setup s;
+  ASSERT_OK(setup_init(&s, "ddim", 3));
+  const size_t nl = 4 * 8 * 8 * sizeof(float);
+  vtl_gen_result plain, one, heavy, shortp, longp;
+  s.g.plain_prompts = true;
+  ASSERT_OK(render(&s, &plain));
+  s.g.plain_prompts = false;
+  s.g.prompt = "a (red:1.0) cat";
+  ASSERT_OK(render(&s, &one));
+  ASSERT_OK(memcmp(plain.latents, one.latents, nl)); /* exactly the same */
+  s.g.prompt = "a (red:1.6) cat";
+  ASSERT_OK(render(&s, &heavy));
+  ASSERT(memcmp(plain.latents, heavy.latents, nl) != 0);
+  /* 80 words: the plain path keeps 75 tokens, the windowed one all */
+  char text[1024] = "";
+  for (int i = 0; i < 80; i++) strcat(text, i % 2 ? "cat " : "red ");
+  strcat(text, "blue");
+  s.g.prompt = text;
+  s.g.plain_prompts = true;
+  ASSERT_OK(render(&s, &shortp));
+  s.g.plain_prompts = false;
+  ASSERT_OK(render(&s, &longp));
+  ASSERT(memcmp(shortp.latents, longp.latents, nl) != 0);
+  vtl_gen_result_free(&plain);
+  vtl_gen_result_free(&one);
+  vtl_gen_result_free(&heavy);
+  vtl_gen_result_free(&shortp);
+  vtl_gen_result_free(&longp);
+  vtl_scheduler_config_free(&s.sc);
+  return 0;
+}
+
 typedef struct {
   int calls, last_done, total;
 } prog;
@@ -212,4 +247,5 @@ TEST_IMPL(pipeline_progress_cancel) {
 
 TEST_LIST(TEST_ENTRY(pipeline_sampler_configs) TEST_ENTRY(pipeline_param_errors)
               TEST_ENTRY(pipeline_philox_determinism)
+              TEST_ENTRY(pipeline_weighted_long_prompts)
               TEST_ENTRY(pipeline_progress_cancel))

@@ -87,6 +87,7 @@ static int run_pipeline(rc_case *c, bool img2img) {
   char msg[512];
 
   g.prompt = json_string_value(json_object_get(c->params, "prompt"));
+  g.plain_prompts = true; /* the kit is diffusers: no weighting syntax */
   g.negative_prompt = json_string_value(json_object_get(c->params, "negative_prompt"));
   json_t *gs = json_object_get(c->params, "guidance_scale");
   if (!g.prompt || !json_is_number(gs)) {
