@@ -365,8 +365,9 @@ int main(int argc, char **argv) {
   double t_render = now_s() - ps.start;
   if ((status = write_png(out, res.image, (int)width, (int)height))) goto done;
   fprintf(stderr, "vtl-render: %s: %lldx%lld, %d steps (%s), seed %llu: load %.2f s, "
-          "render %.2f s on %s\n", out, width, height, res.steps_run, sc.class_name,
-          seed, t_load, t_render, vtl_cl_device_name(cl));
+          "render %.2f s on %s, peak device memory %.1f MiB\n", out, width,
+          height, res.steps_run, sc.class_name, seed, t_load, t_render,
+          vtl_cl_device_name(cl), vtl_cl_bytes_peak(cl) / (1024.0 * 1024.0));
 done:
   vtl_gen_result_free(&res);
   if (sc_open) vtl_scheduler_config_free(&sc);
