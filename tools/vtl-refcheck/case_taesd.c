@@ -35,38 +35,6 @@ static int case_taesd(rc_case *c, vtl_cl *cl, vtl_taesd **out) {
   return rc;
 }
 
-/* Reads input `name` as float32 [N, C, H, W] into a new device tensor. */
-static int input4(rc_case *c, vtl_cl *cl, const char *name, int C,
-                  vtl_tensor *t) {
-  vtl_npy in = {0};
-  int rc = rc_input(c, name, &in);
-  if (rc) return rc;
-  if (in.dtype != VTL_NPY_F32 || in.ndim != 4 || in.shape[1] != C ||
-      in.shape[0] < 1 || in.shape[2] < 1 || in.shape[3] < 1) {
-    vtl_npy_free(&in);
-    return rc_case_error(c, VTL_EINVAL, "%s must be float32 [N, %d, H, W]",
-                         name, C);
-  }
-  int64_t s[4] = {in.shape[0], in.shape[1], in.shape[2], in.shape[3]};
-  rc = vtl_tensor_alloc(cl, t, 4, s);
-  if (!rc) rc = vtl_tensor_write(cl, t, in.data);
-  vtl_npy_free(&in);
-  if (rc) return rc_case_error(c, rc, "%s: %s", name, vtl_cl_errmsg(cl));
-  return 0;
-}
-
-/* Reads t back and compares it with outputs.<name>. */
-static int check(rc_case *c, vtl_cl *cl, const char *name,
-                 const vtl_tensor *t) {
-  float *host = malloc(vtl_tensor_numel(t) * sizeof *host);
-  if (!host) return rc_case_error(c, VTL_ENOMEM, "out of memory");
-  int rc = vtl_tensor_read(cl, t, host);
-  if (rc) rc_case_error(c, rc, "read %s: %s", name, vtl_cl_errmsg(cl));
-  else rc_check_f32(c, name, host, t->ndim, t->shape);
-  free(host);
-  return rc;
-}
-
 int run_taesd_encode(rc_case *c) {
   vtl_cl *cl = NULL;
   vtl_taesd *t = NULL;
@@ -75,7 +43,7 @@ int run_taesd_encode(rc_case *c) {
   if (rc) return rc;
   const vtl_taesd_config *cfg = vtl_taesd_config_of(t);
   vtl_tensor img = {0}, lat = {0};
-  rc = input4(c, cl, "image", cfg->in_channels, &img);
+  rc = rc_input_tensor4(c, cl, "image", cfg->in_channels, &img);
   if (rc) return rc;
   int h, w;
   vtl_taesd_latent_size(t, (int)img.shape[2], (int)img.shape[3], &h, &w);
@@ -83,7 +51,7 @@ int run_taesd_encode(rc_case *c) {
   rc = vtl_tensor_alloc(cl, &lat, 4, s);
   if (!rc) rc = vtl_taesd_encode(t, &img, &lat);
   if (rc) rc_case_error(c, rc, "%s", vtl_cl_errmsg(cl));
-  else rc = check(c, cl, "latents", &lat);
+  else rc = rc_check_tensor(c, cl, "latents", &lat);
   vtl_tensor_release(cl, &img);
   vtl_tensor_release(cl, &lat);
   return rc;
@@ -97,7 +65,7 @@ int run_taesd_decode(rc_case *c) {
   if (rc) return rc;
   const vtl_taesd_config *cfg = vtl_taesd_config_of(t);
   vtl_tensor lat = {0}, img = {0};
-  rc = input4(c, cl, "latents", cfg->latent_channels, &lat);
+  rc = rc_input_tensor4(c, cl, "latents", cfg->latent_channels, &lat);
   if (rc) return rc;
   int64_t f = (int64_t)1 << (cfg->num_decoder_levels - 1);
   const int64_t s[4] = {lat.shape[0], cfg->out_channels, lat.shape[2] * f,
@@ -105,7 +73,7 @@ int run_taesd_decode(rc_case *c) {
   rc = vtl_tensor_alloc(cl, &img, 4, s);
   if (!rc) rc = vtl_taesd_decode(t, &lat, &img);
   if (rc) rc_case_error(c, rc, "%s", vtl_cl_errmsg(cl));
-  else rc = check(c, cl, "image", &img);
+  else rc = rc_check_tensor(c, cl, "image", &img);
   vtl_tensor_release(cl, &lat);
   vtl_tensor_release(cl, &img);
   return rc;

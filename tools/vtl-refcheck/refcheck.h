@@ -17,6 +17,7 @@
 #include "model_files.h"
 #include "npy.h"
 #include "runtime.h"
+#include "tensor.h"
 
 typedef struct {
   const char *kit;      /* kit directory */
@@ -73,6 +74,14 @@ typedef struct {
 /* The model case c names, loaded into (or found in) cache. Returns 0 with
  * *out borrowed from the cache, or an error with rc_case_error() set. */
 int rc_model(rc_case *c, vtl_cl *cl, rc_model_cache *cache, void **out);
+
+/* Input `name` as float32 [N, C, H, W] in a new device tensor t (release
+ * it with vtl_tensor_release); a wrong dtype or shape is a case error. */
+int rc_input_tensor4(rc_case *c, vtl_cl *cl, const char *name, int C,
+                     vtl_tensor *t);
+/* Reads t back and compares it with outputs.<name> (rc_check_f32). */
+int rc_check_tensor(rc_case *c, vtl_cl *cl, const char *name,
+                    const vtl_tensor *t);
 
 int rc_case_error(rc_case *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
