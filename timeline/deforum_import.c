@@ -270,7 +270,7 @@ static int import_sampler(vtl__deforum_imp *d) {
 }
 
 static int import_seed(vtl__deforum_imp *d) {
-  int64_t seed, n;
+  int64_t seed = 0, n = 0; /* set by get_int; zero keeps -O2 quiet */
   const char *beh;
   TRY(get_int(d, "seed", -1, &seed));
   if (seed == -1) {
@@ -326,7 +326,7 @@ static int import_seed(vtl__deforum_imp *d) {
 /* Width or height: floored to a multiple of 8 with a warning. */
 static int import_size(vtl__deforum_imp *d, const char *key,
                        const char *field) {
-  int64_t v;
+  int64_t v = 0; /* set by get_int */
   TRY(get_int(d, key, 512, &v));
   if (v < 8 || v > 8192)
     return vtl__deforum_fail(d->err, VTL_ERANGE, "%s: %lld is outside 8..8192",
