@@ -259,7 +259,11 @@ def write_model(out, m, ema_u, ema_t, tok, meta):
 
 
 def plot(log_path, png):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        print("loss.png not drawn: apt-get install python3-matplotlib", flush=True)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = [l.split(",") for l in open(log_path).read().split("\n")[1:] if l]
