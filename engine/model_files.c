@@ -63,6 +63,7 @@ struct vtl_model_files {
   int nfiles;
   vtl_weights w[VTL_COMP__NWEIGHTS];
   bool has_unet, has_vae, vae_tiny, has_clip;
+  bool pixel;                       /* pixel-space pipeline: no vae */
   vtl_unet_config unet;
   vtl_vae_config vae;
   vtl_taesd_config taesd;
@@ -408,6 +409,24 @@ int vtl_prediction_from_name(const char *s, vtl_prediction *out) {
   return 0;
 }
 
+/* class_embed_type: null, or "projection" (a TimestepEmbedding of
+ * projection_class_embeddings_input_dim-wide class labels added to the time
+ * embedding); the other types are refused. */
+static int get_class_embed(cfg *c, vtl_unet_config *o) {
+  json_t *v = json_object_get(c->j, "class_embed_type");
+  if (is_null(v))
+    return need_null(c, "projection_class_embeddings_input_dim",
+                     "it is only read with class_embed_type \"projection\"");
+  if (!(json_is_string(v) && strcmp(json_string_value(v), "projection") == 0))
+    return need_null(c, "class_embed_type", "class-conditioned UNets (class "
+                     "embeddings) are only supported as \"projection\"");
+  if (is_null(json_object_get(c->j, "projection_class_embeddings_input_dim")))
+    return cfail(c, VTL_EINVAL, "class_embed_type \"projection\" needs "
+                 "'projection_class_embeddings_input_dim'");
+  return get_int(c, "projection_class_embeddings_input_dim", 0, 1,
+                 &o->class_proj_dim, false);
+}
+
 static const char *const unet_keys[] = {
   "sample_size", "in_channels", "out_channels", "center_input_sample",
   "flip_sin_to_cos", "freq_shift", "down_block_types", "mid_block_type",
@@ -436,14 +455,11 @@ int vtl_unet_config_from_json(json_t *j, const char *where,
   TRY(only_known(c, unet_keys, COUNT(unet_keys), "UNet2DConditionModel"));
 
   /* What the engine has no code for: refused, each with its reason. */
-  TRY(need_null(c, "class_embed_type", "class-conditioned UNets (class "
-                "embeddings) are not supported"));
+  TRY(get_class_embed(c, o));
   TRY(need_null(c, "num_class_embeds", "class-conditioned UNets (class "
                 "embeddings) are not supported"));
-  TRY(need_null(c, "projection_class_embeddings_input_dim",
-                "class embeddings are not supported"));
   TRY(need_false(c, "class_embeddings_concat",
-                 "class embeddings are not supported"));
+                 "concatenated class embeddings are not supported"));
   TRY(need_null(c, "addition_embed_type", "added conditioning (SDXL "
                 "text_time, image embeddings) is not supported"));
   TRY(need_null(c, "addition_time_embed_dim", "added time conditioning "
@@ -1301,9 +1317,16 @@ static int load_pipeline(vtl_model_files *m, const char *dir, bool weights,
     if (!idx) present[i] = is_dir(sub);
     if (present[i])
       rc = load_component(m, slots[i].s, sub, weights, msg, msglen);
+    else if (slots[i].s == SLOT_VAE && idx)
+      m->pixel = !is_dir(sub);
     free(sub);
     if (rc) goto out;
   }
+  if (m->pixel && m->has_unet &&
+      (m->unet.in_channels != 3 || m->unet.out_channels != 3))
+    rc = fail(msg, msglen, VTL_EINVAL, "%s: a pixel-space model (no vae) "
+              "needs a unet with in_channels = out_channels = 3 (RGB), not "
+              "%d -> %d", where, m->unet.in_channels, m->unet.out_channels);
 out:
   json_decref(idx);
   free(where);
@@ -1464,6 +1487,10 @@ const vtl_taesd_config *vtl_model_files_taesd_config(
 
 const vtl_clip_config *vtl_model_files_clip_config(const vtl_model_files *m) {
   return m->has_clip ? &m->clip : NULL;
+}
+
+bool vtl_model_files_is_pixel_space(const vtl_model_files *m) {
+  return m->pixel && m->has_unet;
 }
 
 const char *vtl_model_files_tokenizer_dir(const vtl_model_files *m) {

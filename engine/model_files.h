@@ -106,6 +106,10 @@ typedef struct {
   int time_embed_dim;        /* time_embedding_dim or 4 * block_out_channels[0] */
   int time_cond_proj_dim;    /* LCM-distilled UNets: guidance embedding
                                 width (time_embedding.cond_proj); 0: none */
+  int class_proj_dim;        /* class_embed_type "projection": width P of
+                                the class labels [B, P]
+                                (projection_class_embeddings_input_dim);
+                                0: no class embedding */
   int conv_in_kernel;        /* odd; padding (k-1)/2 */
   int conv_out_kernel;       /* odd; padding (k-1)/2 */
   int downsample_padding;    /* padding of the stride-2 downsampler conv (1) */
@@ -292,6 +296,11 @@ const vtl_unet_config *vtl_model_files_unet_config(const vtl_model_files *m);
 const vtl_vae_config *vtl_model_files_vae_config(const vtl_model_files *m);
 const vtl_taesd_config *vtl_model_files_taesd_config(const vtl_model_files *m);
 const vtl_clip_config *vtl_model_files_clip_config(const vtl_model_files *m);
+/* true for a pixel-space pipeline: model_index.json lists no vae (absent
+ * or [null, null]) and there is no vae/ folder; its UNet then denoises
+ * 3-channel images directly (in_channels == out_channels == 3, checked at
+ * open). */
+bool vtl_model_files_is_pixel_space(const vtl_model_files *m);
 /* The tokenizer folder (for vtl_tokenizer_load), or NULL. */
 const char *vtl_model_files_tokenizer_dir(const vtl_model_files *m);
 /* scheduler/scheduler_config.json as loaded (borrowed), or NULL. Its

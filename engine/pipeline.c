@@ -21,7 +21,7 @@ struct vtl_pipeline {
   vtl_tokenizer *tok;
   vtl_clip *clip;
   vtl_unet *unet;
-  vtl_vae *vae;
+  vtl_vae *vae;       /* NULL for a pixel-space model */
   vtl_taesd *taesd;  /* or NULL */
   json_t *sched_json; /* owned reference, or NULL */
 };
@@ -84,7 +84,17 @@ int vtl_pipeline_load(vtl_cl *cl, const char *path,
   if ((rc = vtl_tokenizer_load(tdir, &p->tok, msg, msglen))) goto error;
   if ((rc = vtl_clip_load(cl, m, &p->clip, msg, msglen))) goto error;
   if ((rc = vtl_unet_load(cl, m, &p->unet, msg, msglen))) goto error;
-  if ((rc = vtl_vae_load(cl, m, &p->vae, msg, msglen))) goto error;
+  int P = vtl_unet_config_of(p->unet)->class_proj_dim;
+  int E = vtl_clip_config_of(p->clip)->hidden_size;
+  if (P > 0 && P != E) {
+    rc = fail(msg, msglen, VTL_EINVAL, "%s: the unet's class embedding takes "
+              "%d-wide class labels (projection_class_embeddings_input_dim) "
+              "but the text encoder's pooled output is %d wide", path, P, E);
+    goto error;
+  }
+  if (!vtl_model_files_is_pixel_space(m) &&
+      (rc = vtl_vae_load(cl, m, &p->vae, msg, msglen)))
+    goto error;
   json_t *sj = vtl_model_files_scheduler_json(m);
   if (sj) p->sched_json = json_deep_copy(sj);
   vtl_model_files_close(m);
@@ -120,7 +130,12 @@ json_t *vtl_pipeline_scheduler_json(const vtl_pipeline *p) {
 }
 
 int vtl_pipeline_latent_factor(const vtl_pipeline *p) {
-  return 1 << (vtl_vae_config_of(p->vae)->num_blocks - 1);
+  return p->vae ? 1 << (vtl_vae_config_of(p->vae)->num_blocks - 1) : 1;
+}
+
+int vtl_pipeline_native_size(const vtl_pipeline *p) {
+  return vtl_unet_config_of(p->unet)->sample_size *
+         vtl_pipeline_latent_factor(p);
 }
 
 bool vtl_pipeline_has_taesd(const vtl_pipeline *p) { return p->taesd != NULL; }
@@ -189,6 +204,8 @@ typedef struct {
   bool cfg;             /* classifier-free guidance: batch 2 */
   vtl_tensor ctx;       /* [B, 77 * windows, Dc] */
   vtl_tensor tcond;     /* [B, time_cond_proj_dim] or unset */
+  vtl_tensor labels;    /* [B, E] pooled text: the class labels of a UNet
+                           with a class embedding, or unset */
   vtl_tensor xin, eout; /* [B, L, h, w] */
   float *hx, *he;       /* host [B * n] */
   vtl_scheduler sched;
@@ -221,10 +238,12 @@ static int prompt_windows(render *r, const char *text, vtl_token_windows *w) {
 /* Encodes windows[0..count) of one prompt into host rows out[count*77][C],
  * window by window: z = clip(ids); z *= weight per token; z *= mean before
  * / mean after (AUTOMATIC1111's emphasis, which keeps the scale of the
- * conditioning). Windows past w->count are the empty prompt's. */
+ * conditioning). Windows past w->count are the empty prompt's. pooled
+ * (NULL: not wanted) gets the first window's pooled output [C], before any
+ * weighting. */
 static int encode_windows(render *r, const vtl_token_windows *w,
                           const vtl_token_windows *empty, int count,
-                          float *out) {
+                          float *out, float *pooled) {
   vtl_pipeline *p = r->p;
   const int T = VTL_TOKENIZER_CTX;
   const int C = vtl_clip_config_of(p->clip)->hidden_size;
@@ -234,11 +253,19 @@ static int encode_windows(render *r, const vtl_token_windows *w,
     memcpy(ids + (size_t)k * T,
            k < w->count ? w->ids + (size_t)k * T : empty->ids,
            T * sizeof *ids);
-  vtl_tensor z = {0};
-  int rc = vtl_tensor_alloc(p->cl, &z, 3, VTL_SHAPE(count, T, C));
-  if (!rc) rc = vtl_clip_encode(p->clip, ids, count, T, &z, NULL, NULL);
+  float *hp = pooled ? malloc((size_t)count * C * sizeof *hp) : NULL;
+  vtl_tensor z = {0}, pz = {0};
+  int rc = pooled && !hp ? VTL_ENOMEM : 0;
+  if (!rc) rc = vtl_tensor_alloc(p->cl, &z, 3, VTL_SHAPE(count, T, C));
+  if (!rc && pooled) rc = vtl_tensor_alloc(p->cl, &pz, 2, VTL_SHAPE(count, C));
+  if (!rc)
+    rc = vtl_clip_encode(p->clip, ids, count, T, &z, NULL, pooled ? &pz : NULL);
   if (!rc) rc = vtl_tensor_read(p->cl, &z, out);
+  if (!rc && pooled) rc = vtl_tensor_read(p->cl, &pz, hp);
+  if (!rc && pooled) memcpy(pooled, hp, C * sizeof *hp);
   vtl_tensor_release(p->cl, &z);
+  vtl_tensor_release(p->cl, &pz);
+  free(hp);
   free(ids);
   if (rc) return cl_fail(r, rc, "text encoder");
   for (int k = 0; k < count && k < w->count; k++) {
@@ -262,14 +289,16 @@ static int encode_windows(render *r, const vtl_token_windows *w,
 
 /* Encodes the prompt(s) into r->ctx [B, 77 * windows, C]: with CFG the
  * negative prompt first; the shorter of the two is padded with empty-prompt
- * windows so both have the same length. */
+ * windows so both have the same length. For a UNet with a class embedding,
+ * r->labels [B, C] gets each prompt's first-window pooled output. */
 static int encode_text(render *r) {
   vtl_pipeline *p = r->p;
   const vtl_gen_params *g = r->g;
   const int B = r->cfg ? 2 : 1, T = VTL_TOKENIZER_CTX;
   const int C = vtl_clip_config_of(p->clip)->hidden_size;
   vtl_token_windows win[2] = {{0}}, empty = {0};
-  float *host = NULL;
+  float *host = NULL, *pooled = NULL;
+  bool want_pooled = vtl_unet_config_of(p->unet)->class_proj_dim > 0;
   int rc = prompt_windows(r, g->prompt, &win[B - 1]);
   if (!rc && r->cfg)
     rc = prompt_windows(r, g->negative_prompt ? g->negative_prompt : "", &win[0]);
@@ -281,21 +310,27 @@ static int encode_text(render *r) {
   int count = win[B - 1].count;
   if (r->cfg && win[0].count > count) count = win[0].count;
   size_t per = (size_t)count * T * C;
-  if (!(host = malloc(B * per * sizeof *host))) {
+  host = malloc(B * per * sizeof *host);
+  pooled = want_pooled ? malloc((size_t)B * C * sizeof *pooled) : NULL;
+  if (!host || (want_pooled && !pooled)) {
     rc = fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
     goto done;
   }
   for (int b = 0; b < B && !rc; b++)
-    rc = encode_windows(r, &win[b], &empty, count, host + b * per);
+    rc = encode_windows(r, &win[b], &empty, count, host + b * per,
+                        pooled ? pooled + (size_t)b * C : NULL);
   if (rc) goto done;
   rc = vtl_tensor_alloc(p->cl, &r->ctx, 3, VTL_SHAPE(B, count * T, C));
   if (!rc) rc = vtl_tensor_write(p->cl, &r->ctx, host);
+  if (!rc && pooled) rc = vtl_tensor_alloc(p->cl, &r->labels, 2, VTL_SHAPE(B, C));
+  if (!rc && pooled) rc = vtl_tensor_write(p->cl, &r->labels, pooled);
   if (rc) rc = cl_fail(r, rc, "text encoder");
 done:
   vtl_token_windows_free(&win[0]);
   vtl_token_windows_free(&win[1]);
   vtl_token_windows_free(&empty);
   free(host);
+  free(pooled);
   return rc;
 }
 
@@ -336,6 +371,9 @@ static int render_begin(render *r, vtl_pipeline *p, const vtl_gen_params *g,
   if (!(g->guidance_scale >= 0 && g->guidance_scale < 1e4))
     return fail(msg, msglen, VTL_EINVAL, "guidance scale %g out of range",
                 g->guidance_scale);
+  if (g->use_taesd && !p->vae)
+    return fail(msg, msglen, VTL_EINVAL, "use_taesd on a pixel-space model: "
+                "it has no latents for TAESD to decode");
   if (g->use_taesd && !p->taesd)
     return fail(msg, msglen, VTL_EINVAL, "use_taesd without a TAESD loaded");
   int f = vtl_pipeline_latent_factor(p);
@@ -345,13 +383,12 @@ static int render_begin(render *r, vtl_pipeline *p, const vtl_gen_params *g,
                 "size %dx%d: width and height must be positive multiples of "
                 "%d (at most 16384)", g->width, g->height, f);
   const vtl_unet_config *uc = vtl_unet_config_of(p->unet);
-  const vtl_vae_config *vc = vtl_vae_config_of(p->vae);
-  if (uc->in_channels != vc->latent_channels ||
-      uc->out_channels != vc->latent_channels)
+  r->L = p->vae ? vtl_vae_config_of(p->vae)->latent_channels : 3;
+  if (uc->in_channels != r->L || uc->out_channels != r->L)
     return fail(msg, msglen, VTL_EINVAL,
-                "UNet channels %d -> %d do not match the VAE's %d latents",
-                uc->in_channels, uc->out_channels, vc->latent_channels);
-  r->L = vc->latent_channels;
+                "UNet channels %d -> %d do not match the %d %s",
+                uc->in_channels, uc->out_channels, r->L,
+                p->vae ? "latent channels of the VAE" : "image channels");
   r->h = g->height / f;
   r->w = g->width / f;
   r->n = (size_t)r->L * r->h * r->w;
@@ -377,6 +414,7 @@ static void render_end(render *r) {
   vtl_cl *cl = r->p->cl;
   vtl_tensor_release(cl, &r->ctx);
   vtl_tensor_release(cl, &r->tcond);
+  vtl_tensor_release(cl, &r->labels);
   vtl_tensor_release(cl, &r->xin);
   vtl_tensor_release(cl, &r->eout);
   free(r->hx);
@@ -396,7 +434,8 @@ static int denoise(render *r, float *x, int begin) {
   if (!noise) return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
   char where[96];
   snprintf(where, sizeof where, "%s.step", s->config.class_name);
-  vtl_unet_extra ex = {.timestep_cond = r->tcond.buf ? &r->tcond : NULL};
+  vtl_unet_extra ex = {.timestep_cond = r->tcond.buf ? &r->tcond : NULL,
+                       .class_labels = r->labels.buf ? &r->labels : NULL};
   for (int i = begin; i < s->num_steps; i++) {
     float t = s->timesteps[i];
     if ((rc = vtl_scheduler_scale_model_input(s, i, x, r->hx, n))) {
@@ -406,8 +445,7 @@ static int denoise(render *r, float *x, int begin) {
     if (B == 2) memcpy(r->hx + n, r->hx, n * sizeof *r->hx);
     rc = vtl_tensor_write(p->cl, &r->xin, r->hx);
     if (!rc)
-      rc = vtl_unet_forward(p->unet, &r->xin, &t, 1, &r->ctx,
-                            ex.timestep_cond ? &ex : NULL, &r->eout);
+      rc = vtl_unet_forward(p->unet, &r->xin, &t, 1, &r->ctx, &ex, &r->eout);
     if (!rc) rc = vtl_tensor_read(p->cl, &r->eout, r->he);
     if (rc) {
       rc = cl_fail(r, rc, "unet");
@@ -442,25 +480,16 @@ static int denoise(render *r, float *x, int begin) {
   return rc;
 }
 
-/* Decodes x [n] into res (image clamped as the pipelines' postprocess),
- * copies the latents. */
-static int decode(render *r, const float *x, vtl_gen_result *res) {
+/* image [1, 3, H, W] = decode(x [n] / scaling_factor) with the VAE or
+ * TAESD. */
+static int vae_decode(render *r, const float *x, float *image) {
   vtl_pipeline *p = r->p;
   vtl_cl *cl = p->cl;
   size_t n = r->n;
-  int H = r->g->height, W = r->g->width;
-  size_t in = (size_t)3 * H * W;
-  res->latents = malloc(n * sizeof *res->latents);
-  res->image = malloc(in * sizeof *res->image);
+  const int64_t ls[4] = {1, r->L, r->h, r->w},
+                is[4] = {1, 3, r->g->height, r->g->width};
   float *z = malloc(n * sizeof *z);
-  if (!res->latents || !res->image || !z) {
-    free(z);
-    return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
-  }
-  memcpy(res->latents, x, n * sizeof *x);
-  const int64_t ls[4] = {1, r->L, r->h, r->w}, is[4] = {1, 3, H, W};
-  memcpy(res->latents_shape, ls, sizeof ls);
-  memcpy(res->image_shape, is, sizeof is);
+  if (!z) return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
   float sf = r->g->use_taesd ? vtl_taesd_config_of(p->taesd)->scaling_factor
                              : vtl_vae_config_of(p->vae)->scaling_factor;
   for (size_t k = 0; k < n; k++) z[k] = x[k] / sf;
@@ -472,11 +501,34 @@ static int decode(render *r, const float *x, vtl_gen_result *res) {
   if (!rc)
     rc = r->g->use_taesd ? vtl_taesd_decode(p->taesd, &zt, &img)
                          : vtl_vae_decode(p->vae, &zt, &img);
-  if (!rc) rc = vtl_tensor_read(cl, &img, res->image);
+  if (!rc) rc = vtl_tensor_read(cl, &img, image);
   if (rc) rc = cl_fail(r, rc, "decode");
   vtl_tensor_release(cl, &zt);
   vtl_tensor_release(cl, &img);
-  if (rc) return rc;
+  return rc;
+}
+
+/* Fills res from the final sample x [n]: the latents, and the image
+ * (decoded, or x itself in pixel space) clamped as the pipelines'
+ * postprocess. */
+static int decode(render *r, const float *x, vtl_gen_result *res) {
+  size_t n = r->n;
+  int H = r->g->height, W = r->g->width;
+  size_t in = (size_t)3 * H * W;
+  res->latents = malloc(n * sizeof *res->latents);
+  res->image = malloc(in * sizeof *res->image);
+  if (!res->latents || !res->image)
+    return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
+  memcpy(res->latents, x, n * sizeof *x);
+  const int64_t ls[4] = {1, r->L, r->h, r->w}, is[4] = {1, 3, H, W};
+  memcpy(res->latents_shape, ls, sizeof ls);
+  memcpy(res->image_shape, is, sizeof is);
+  if (!r->p->vae) {
+    memcpy(res->image, x, in * sizeof *x); /* pixel space: n == in */
+  } else {
+    int rc = vae_decode(r, x, res->image);
+    if (rc) return rc;
+  }
   for (size_t k = 0; k < in; k++) {
     float v = res->image[k] / 2.0f + 0.5f;
     v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v; /* NaN stays NaN */
@@ -515,13 +567,64 @@ done:
   return rc;
 }
 
+/* z0 [n] of img2img: the VAE's sample of init_image times the scaling
+ * factor, or in pixel space the image itself. */
+static int init_latents(render *r, const float *init_image, float *z0) {
+  vtl_pipeline *p = r->p;
+  const vtl_gen_params *g = r->g;
+  vtl_cl *cl = p->cl;
+  size_t n = r->n;
+  if (!p->vae) {
+    memcpy(z0, init_image, n * sizeof *z0); /* n == 3 * H * W */
+    return 0;
+  }
+  float *logvar = malloc(n * sizeof *logvar), *nz = malloc(n * sizeof *nz);
+  vtl_tensor it = {0}, mt = {0}, lt = {0};
+  int rc = 0;
+  if (!logvar || !nz) {
+    rc = fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
+    goto done;
+  }
+  const int64_t is[4] = {1, 3, g->height, g->width}, ls[4] = {1, r->L, r->h, r->w};
+  rc = vtl_tensor_alloc(cl, &it, 4, is);
+  if (!rc) rc = vtl_tensor_write(cl, &it, init_image);
+  if (!rc) rc = vtl_tensor_alloc(cl, &mt, 4, ls);
+  if (!rc) rc = vtl_tensor_alloc(cl, &lt, 4, ls);
+  if (!rc) rc = vtl_vae_encode(p->vae, &it, &mt, &lt);
+  if (!rc) rc = vtl_tensor_read(cl, &mt, z0);
+  if (!rc) rc = vtl_tensor_read(cl, &lt, logvar);
+  if (rc) {
+    rc = cl_fail(r, rc, "vae encode");
+    goto done;
+  }
+  rc = g->noise.draw(g->noise.user, VTL_NOISE_VAE_SAMPLE,
+                     "DiagonalGaussianDistribution.sample", -1, nz, n);
+  if (rc) {
+    rc = fail(r->msg, r->msglen, rc, "noise for the VAE sample: %s",
+              vtl_strerror(rc));
+    goto done;
+  }
+  float sf = vtl_vae_config_of(p->vae)->scaling_factor;
+  for (size_t k = 0; k < n; k++) {
+    float sd = expf(0.5f * logvar[k]);
+    float s = z0[k] + sd * nz[k];
+    z0[k] = sf * s;
+  }
+done:
+  vtl_tensor_release(cl, &it);
+  vtl_tensor_release(cl, &mt);
+  vtl_tensor_release(cl, &lt);
+  free(logvar);
+  free(nz);
+  return rc;
+}
+
 int vtl_pipeline_img2img(vtl_pipeline *p, const vtl_gen_params *g,
                          const float *init_image, vtl_gen_result *res,
                          char *msg, size_t msglen) {
   memset(res, 0, sizeof *res);
   render r;
-  float *x = NULL, *mean = NULL, *logvar = NULL, *nz = NULL;
-  vtl_tensor it = {0}, mt = {0}, lt = {0};
+  float *x = NULL, *z0 = NULL, *nz = NULL;
   int rc = render_begin(&r, p, g, msg, msglen);
   if (rc) goto done;
   if (!init_image) {
@@ -534,45 +637,20 @@ int vtl_pipeline_img2img(vtl_pipeline *p, const vtl_gen_params *g,
     goto done;
   }
   x = malloc(r.n * sizeof *x);
-  mean = malloc(r.n * sizeof *mean);
-  logvar = malloc(r.n * sizeof *logvar);
+  z0 = malloc(r.n * sizeof *z0);
   nz = malloc(r.n * sizeof *nz);
-  if (!x || !mean || !logvar || !nz) {
+  if (!x || !z0 || !nz) {
     rc = fail(msg, msglen, VTL_ENOMEM, "out of memory");
     goto done;
   }
-  vtl_cl *cl = p->cl;
-  const int64_t is[4] = {1, 3, g->height, g->width}, ls[4] = {1, r.L, r.h, r.w};
-  rc = vtl_tensor_alloc(cl, &it, 4, is);
-  if (!rc) rc = vtl_tensor_write(cl, &it, init_image);
-  if (!rc) rc = vtl_tensor_alloc(cl, &mt, 4, ls);
-  if (!rc) rc = vtl_tensor_alloc(cl, &lt, 4, ls);
-  if (!rc) rc = vtl_vae_encode(p->vae, &it, &mt, &lt);
-  if (!rc) rc = vtl_tensor_read(cl, &mt, mean);
-  if (!rc) rc = vtl_tensor_read(cl, &lt, logvar);
-  if (rc) {
-    rc = cl_fail(&r, rc, "vae encode");
-    goto done;
-  }
-  rc = g->noise.draw(g->noise.user, VTL_NOISE_VAE_SAMPLE,
-                     "DiagonalGaussianDistribution.sample", -1, nz, r.n);
-  if (rc) {
-    rc = fail(msg, msglen, rc, "noise for the VAE sample: %s", vtl_strerror(rc));
-    goto done;
-  }
-  float sf = vtl_vae_config_of(p->vae)->scaling_factor;
-  for (size_t k = 0; k < r.n; k++) {
-    float sd = expf(0.5f * logvar[k]);
-    float s = mean[k] + sd * nz[k];
-    mean[k] = sf * s; /* z0 */
-  }
+  if ((rc = init_latents(&r, init_image, z0))) goto done;
   rc = g->noise.draw(g->noise.user, VTL_NOISE_IMG2IMG,
                      "StableDiffusionImg2ImgPipeline.prepare_latents", -1, nz, r.n);
   if (rc) {
     rc = fail(msg, msglen, rc, "noise for img2img: %s", vtl_strerror(rc));
     goto done;
   }
-  if ((rc = vtl_scheduler_add_noise(&r.sched, begin, mean, nz, x, r.n))) {
+  if ((rc = vtl_scheduler_add_noise(&r.sched, begin, z0, nz, x, r.n))) {
     rc = fail(msg, msglen, rc, "add_noise: %s", r.sched.error);
     goto done;
   }
@@ -581,12 +659,8 @@ int vtl_pipeline_img2img(vtl_pipeline *p, const vtl_gen_params *g,
   rc = decode(&r, x, res);
 done:
   if (rc) vtl_gen_result_free(res);
-  vtl_tensor_release(p->cl, &it);
-  vtl_tensor_release(p->cl, &mt);
-  vtl_tensor_release(p->cl, &lt);
   free(x);
-  free(mean);
-  free(logvar);
+  free(z0);
   free(nz);
   render_end(&r);
   return rc;

@@ -1,21 +1,33 @@
 /* pipeline.h — whole renders: diffusers' StableDiffusionPipeline (txt2img)
  * and StableDiffusionImg2ImgPipeline (img2img), on the engine's tokenizer,
- * CLIP, UNet, VAE (or TAESD) and schedulers.
+ * CLIP, UNet, VAE (or TAESD) and schedulers; and the same two for
+ * pixel-space models (no VAE: the UNet denoises the RGB image itself).
  *
  *   txt2img:
  *     cond = clip(tokenize(prompt)).last_hidden_state
  *     g > 1 (and a UNet without time_cond_proj): CFG,
  *       ctx = cat([clip(tokenize(negative or "")), cond])   uncond first
+ *     UNet with class_embed_type "projection": class labels
+ *       labels = cat([pooled(negative), pooled(prompt)]) (or pooled(prompt))
+ *       pooled: clip's output at the eos token of the prompt's FIRST
+ *       77-token window, before (word:1.3) weighting (long and weighted
+ *       prompts: what SDXL-style UIs do with their pooled embedding)
  *     sched.init(steps); x = latents * init_noise_sigma     latents: a draw
  *     for i: xin = scale_model_input(cat([x, x]) or x, t_i)
- *            e = unet(xin, t_i, ctx); e = e_u + g * (e_c - e_u)
+ *            e = unet(xin, t_i, ctx[, labels]); e = e_u + g * (e_c - e_u)
  *            x = sched.step(e, t_i, x)                      (may draw)
  *     image = clamp(decode(x / scaling_factor) / 2 + 0.5, 0, 1) * 2 - 1
+ *     pixel space: image = clamp(x / 2 + 0.5, 0, 1) * 2 - 1
  *   img2img:
  *     mean, logvar = vae.encode(init_image)
  *     z0 = (mean + exp(0.5 logvar) * draw) * scaling_factor
+ *     pixel space: z0 = init_image (no encode, no VAE_SAMPLE draw)
  *     begin = set_strength(steps, strength); x = add_noise(z0, draw, begin)
  *     the loop above from i = begin
+ *
+ * Pixel space (vtl_model_files_is_pixel_space): latent factor 1, 3 latent
+ * channels, no scaling factor; the "latents" of a result are the final
+ * sample, unclamped.
  *
  * (The reference kit's README, kinds txt2img / img2img, has the exact
  * pseudo-code.) LCM-distilled UNets (time_cond_proj_dim) get diffusers'
@@ -86,8 +98,10 @@ typedef struct {
 } vtl_pipeline_opts;
 
 /* Opens the model at path (vtl_model_files_open) and loads its tokenizer,
- * text encoder, UNet and VAE, plus TAESD when asked. Returns 0 and *out,
- * or the component's error code with msg naming the file and reason. */
+ * text encoder, UNet and VAE (none in pixel space), plus TAESD when asked.
+ * Returns 0 and *out, or the component's error code with msg naming the
+ * file and reason; VTL_EINVAL when the UNet's class embedding does not take
+ * the text encoder's hidden size. */
 int vtl_pipeline_load(vtl_cl *cl, const char *path,
                       const vtl_pipeline_opts *opts, vtl_pipeline **out,
                       char *msg, size_t msglen);
@@ -95,8 +109,13 @@ void vtl_pipeline_free(vtl_pipeline *p); /* NULL is a no-op */
 
 /* The model's scheduler/scheduler_config.json (borrowed), or NULL. */
 json_t *vtl_pipeline_scheduler_json(const vtl_pipeline *p);
-/* Image size / latent factor: 2^(VAE levels - 1) (8 for SD). */
+/* Image size / latent factor: 2^(VAE levels - 1) (8 for SD); 1 in pixel
+ * space. */
 int vtl_pipeline_latent_factor(const vtl_pipeline *p);
+/* The image side the model was trained at: the UNet's sample_size times
+ * the latent factor (512 for SD 1.5, 64 for the default pixel model); 0
+ * when the UNet config has no sample_size. */
+int vtl_pipeline_native_size(const vtl_pipeline *p);
 bool vtl_pipeline_has_taesd(const vtl_pipeline *p);
 
 /* A sampler name ("ddim", "euler", "euler_a", "dpmpp_2m", "lcm") to its
@@ -131,7 +150,8 @@ typedef struct {
   const vtl_scheduler_config *scheduler; /* required */
   int width, height;           /* image size: multiples of the latent factor
                                   (img2img: must match the init image) */
-  bool use_taesd;              /* decode with TAESD (needs one loaded) */
+  bool use_taesd;              /* decode with TAESD (needs one loaded;
+                                  VTL_EINVAL in pixel space) */
   vtl_noise_source noise;      /* required */
   /* Called after every denoising step (done = 1 .. total), from the
    * rendering thread; a non-zero return cancels the render, and the

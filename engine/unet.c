@@ -181,6 +181,13 @@ static int register_all(vtl_unet *u, u_reg *r) {
   if (c->time_cond_proj_dim > 0)
     reg(r, &u->cond_w, S2(c0, c->time_cond_proj_dim),
         "time_embedding.cond_proj.weight");
+  if (c->class_proj_dim > 0) {
+    reg(r, &u->ce1_w, S2(tt, c->class_proj_dim),
+        "class_embedding.linear_1.weight");
+    reg(r, &u->ce1_b, S1(tt), "class_embedding.linear_1.bias");
+    reg(r, &u->ce2_w, S2(tt, tt), "class_embedding.linear_2.weight");
+    reg(r, &u->ce2_b, S1(tt), "class_embedding.linear_2.bias");
+  }
 
   for (int i = 0; i < N; i++) { /* down blocks */
     u_block *b = &u->down[i];

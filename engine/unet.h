@@ -9,6 +9,8 @@
  *
  *   temb = linear_2(act(linear_1(sinusoid(t) [B, C0]))) [B, Tt]
  *          (+ cond_proj(timestep_cond) before linear_1 for LCM UNets)
+          (+ class_embedding.linear_2(silu(class_embedding.linear_1(
+             class_labels [B, P]))) for class_embed_type "projection")
  *   h = conv_in(sample)                                  skips = [h]
  *   down block i:  (resnet [+ transformer]) x layers_per_block[i], each
  *                  output pushed; then (i < N-1) a stride-2 3x3 conv, pushed
@@ -79,12 +81,19 @@ typedef struct {
   /* [B, time_cond_proj_dim]: the guidance embedding of LCM-distilled UNets
    * (ignored by UNets without time_embedding.cond_proj; NULL: none). */
   const vtl_tensor *timestep_cond;
+  /* [B, P]: the class labels of a UNet with class_embed_type "projection"
+   * (P = projection_class_embeddings_input_dim; the pipeline passes the
+   * text encoder's pooled output). Required by such a UNet, refused by
+   * any other. */
+  const vtl_tensor *class_labels;
 } vtl_unet_extra;
 
 /* out [B, Cout, H, W] = unet(sample [B, Cin, H, W], timesteps, context
- * [B, Te, Dc]). timesteps: n_timesteps = 1 (one value for the batch) or B
+ * [B, Te, Dc], extra->class_labels [B, P] when the UNet has a class
+ * embedding). timesteps: n_timesteps = 1 (one value for the batch) or B
  * floats (may be fractional). Returns 0, VTL_EINVAL (a shape,
- * n_timesteps: vtl_cl_errmsg says which) or an
+ * n_timesteps, class labels missing or not expected: vtl_cl_errmsg says
+ * which) or an
  * OpenCL code. Work is queued; vtl_tensor_read waits for it. Scratch comes
  * from the runtime's pool and goes back before the call returns. */
 int vtl_unet_forward(vtl_unet *u, const vtl_tensor *sample,

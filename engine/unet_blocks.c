@@ -348,6 +348,14 @@ static int time_forward(u_ctx *x, const vtl_tensor *temb, const float *ts,
   VTL__TRY(vtl_linear(cl, e1, tp, &u->te1_w, &u->te1_b, c->act_fn));
   drop(x, tp);
   VTL__TRY(vtl_linear(cl, temb, e1, &u->te2_w, &u->te2_b, VTL_ACT_NONE));
+  const vtl_tensor *labels = x->ex ? x->ex->class_labels : NULL;
+  if (labels) { /* TimestepEmbedding(P, Tt): its act is always SiLU */
+    VTL__TRY(vtl_linear(cl, e1, labels, &u->ce1_w, &u->ce1_b, VTL_ACT_SILU));
+    TMP(ce, x, 2, B, c->time_embed_dim);
+    VTL__TRY(vtl_linear(cl, ce, e1, &u->ce2_w, &u->ce2_b, VTL_ACT_NONE));
+    VTL__TRY(vtl_add(cl, temb, temb, ce));
+    drop(x, ce);
+  }
   drop(x, e1);
   tap(x, "time_embedding", temb);
   return 0;
@@ -435,6 +443,17 @@ int vtl_unet_forward(vtl_unet *u, const vtl_tensor *sample,
                        shape_is(cond, 2, VTL_SHAPE(B, c->time_cond_proj_dim)),
                "unet: timestep_cond must be [%lld, %d]", (long long)B,
                c->time_cond_proj_dim);
+  const vtl_tensor *labels = extra ? extra->class_labels : NULL;
+  VTL__REQUIRE(cl, labels || c->class_proj_dim == 0,
+               "unet: class_embed_type \"projection\" needs class labels "
+               "[%lld, %d]", (long long)B, c->class_proj_dim);
+  VTL__REQUIRE(cl, !labels || c->class_proj_dim > 0,
+               "unet: class labels given to a UNet without a class "
+               "embedding");
+  VTL__REQUIRE(cl, !labels ||
+                       shape_is(labels, 2, VTL_SHAPE(B, c->class_proj_dim)),
+               "unet: class labels must be [%lld, %d]", (long long)B,
+               c->class_proj_dim);
   u_ctx *x = calloc(1, sizeof *x);
   if (!x) return vtl__fail(cl, VTL_ENOMEM, "unet: out of memory");
   x->u = u;

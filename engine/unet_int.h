@@ -64,6 +64,9 @@ struct vtl_unet {
   vtl_tensor te2_w, te2_b;     /* [Tt, Tt], [Tt] time_embedding.linear_2 */
   vtl_tensor cond_w;           /* [C0, cond] time_embedding.cond_proj.weight
                                   (time_cond_proj_dim > 0 only) */
+  vtl_tensor ce1_w, ce1_b;     /* [Tt, P], [Tt] class_embedding.linear_1 */
+  vtl_tensor ce2_w, ce2_b;     /* [Tt, Tt], [Tt] class_embedding.linear_2
+                                  (class_proj_dim P > 0 only) */
   vtl_tensor conv_in_w, conv_in_b;   /* [C0, Cin, k, k], [C0] */
   vtl_tensor norm_out_w, norm_out_b; /* [C0] conv_norm_out */
   vtl_tensor conv_out_w, conv_out_b; /* [Cout, C0, k, k], [Cout] */

@@ -19,8 +19,11 @@
  * bytes on every device (up to float rounding of the device's kernels).
  *
  * Defaults: 20 steps, guidance 7.5, seed 0, frame 0, sampler euler_a,
- * the sampler's timestep spacing as the model configures it, size 512 x
- * 512 (or the init image's).
+ * the sampler's timestep spacing as the model configures it, size the
+ * model's native one (UNet sample_size x latent factor: 512 for SD 1.5, 64
+ * for the default pixel-space model; 512 when the config has none), or the
+ * init image's. A pixel-space model (no VAE) renders the same way; --taesd
+ * is refused for it.
  *
  * Exit status: 0 success; 2 bad flags or files (usage, unreadable model,
  * init image or output path), with one message on stderr; 1 a render that
@@ -288,8 +291,6 @@ int main(int argc, char **argv) {
     height = ih;
     if (strength < 0) strength = 0.75;
   }
-  if (!width) width = 512;
-  if (!height) height = 512;
 
   /* the output must be writable before minutes of rendering */
   {
@@ -334,7 +335,9 @@ int main(int argc, char **argv) {
     goto done;
   }
   sc_open = true;
-  int f = vtl_pipeline_latent_factor(p);
+  int f = vtl_pipeline_latent_factor(p), side = vtl_pipeline_native_size(p);
+  if (!width) width = side ? side : 512;
+  if (!height) height = side ? side : 512;
   if (width % f || height % f) {
     status = die_usage("size %lldx%lld: width and height must be multiples of %d",
                        width, height, f);
