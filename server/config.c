@@ -8,7 +8,8 @@
 
 /* Flags the file may set: those taking a value, then the switches. */
 static const char *const valued[] = {"listen", "data", "cert", "key", "origin",
-                                     "web", "snapshot-every", NULL};
+                                     "web", "snapshot-every", "demo-timeline",
+                                     NULL};
 static const char *const switches[] = {"demo", NULL};
 
 static char **out_argv; /* the expanded vector, freed at exit */

@@ -9,7 +9,8 @@
  * Keys are the long flag names without "--"; a string or number is the
  * flag's value, true adds a switch (false leaves it out), an array repeats
  * the flag. Flags given on the command line come after the file's and so
- * override them (--origin adds to the file's). */
+ * override them (--origin adds to the file's). A demo service adds
+ * "demo": true, "demo-timeline": "/usr/share/vtl/demo.vtl.json". */
 #ifndef VTL_SERVER_CONFIG_H
 #define VTL_SERVER_CONFIG_H
 

@@ -1,7 +1,14 @@
-/* demo.c — --demo: until the engine lands, room "demo" gets the synthetic
- * moving test pattern (test_pattern.h) at 12 fps from a uv timer on the
- * loop, through the same vtl_room_publish_frame a renderer uses; frames
- * carry test_pattern = true. Frame numbers count up from 0 at start-up.
+/* demo.c — --demo: room "demo" (main.c creates it and prints its tokens).
+ *
+ * Its document: with --demo-timeline FILE, the film in FILE is imported
+ * when the room is empty (a new data directory, or never edited), as one
+ * batch through the normal commit path; a room with content is left alone
+ * (demo_timeline.c). Without the flag the room starts empty.
+ *
+ * Its frames: until the render service lands, the synthetic moving test
+ * pattern (test_pattern.h) at 12 fps from a uv timer on the loop, through
+ * the same vtl_room_publish_frame a renderer uses; frames carry
+ * test_pattern = true. Frame numbers count up from 0 at start-up.
  * --demo-size / --demo-fps (bench flags) change the size and rate. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +56,8 @@ int vtl_demo_start(vtl_server *sv) {
     vtl_log(VTL_LOG_ERROR, "demo.start", "%s", msg);
     return 1;
   }
+  if (sv->cfg.demo_timeline && vtl_demo_timeline_import(r, sv->cfg.demo_timeline))
+    return 1;
   unsigned fps = sv->cfg.demo_fps ? sv->cfg.demo_fps : VTL_TEST_PATTERN_FPS;
   if (sv->cfg.demo_size && sv->cfg.demo_size <= DEMO_MAX_SIZE)
     demo_w = demo_h = sv->cfg.demo_size; /* bench flag --demo-size */

@@ -1,7 +1,7 @@
 /* main.c — vtl-server: flags, sub-commands, start-up, signals, shutdown.
  *
- *   vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]
- *              [--web DIR] [--cert FILE --key FILE] [--origin URL]...
+ *   vtl-server --listen ADDR:PORT --data DIR [--demo [--demo-timeline FILE]]
+ *              [--snapshot-every N] [--web DIR] [--cert FILE --key FILE] [--origin URL]...
  *   vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]
  *   vtl-server room list --data DIR
  *   (bench only: --demo-size N --demo-fps N --max-batch-rate N; --help)
@@ -15,7 +15,8 @@
  *      queues drained (at most 5 s in all);
  *   4. lws_context_destroy from the timer callback, close our handles; then
  *      uv_run returns, rooms are freed and uv_loop_close must give 0.
- * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on usage.
+ * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on usage
+ * (and on a --config or --demo-timeline file that cannot be used).
  */
 #define _DEFAULT_SOURCE /* realpath */
 #include <limits.h>
@@ -29,7 +30,6 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
-#include "vtl_import.h"
 #include "wire.h"
 
 #define SHUTDOWN_GRACE_MS 5000
@@ -42,17 +42,20 @@ uint64_t vtl_now_ms(void) {
 
 static void usage(FILE *f) {
   fprintf(f,
-    "usage: vtl-server --listen ADDR:PORT --data DIR [--demo] [--snapshot-every N]\n"
-    "                  [--web DIR] [--cert FILE --key FILE] [--origin URL]...\n"
+    "usage: vtl-server --listen ADDR:PORT --data DIR [--demo [--demo-timeline FILE]]\n"
+    "                  [--snapshot-every N] [--web DIR] [--cert FILE --key FILE] [--origin URL]...\n"
     "                  [--config FILE]\n"
     "       vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]\n"
     "       vtl-server room list --data DIR\n"
     "\n"
     "  --listen ADDR:PORT  address to serve on (default 127.0.0.1:8080; port 0: any)\n"
     "  --data DIR          the data directory (SQLite database vtl.db)\n"
-    "  --demo              open a room \"demo\" (from demo/demo.vtl.json) with\n"
-    "                      fresh tokens printed at start-up, and publish a\n"
-    "                      moving 256x256 test pattern to it at 12 fps\n"
+    "  --demo              open a room \"demo\" with fresh tokens printed at\n"
+    "                      start-up, and publish a moving 256x256 test\n"
+    "                      pattern to it at 12 fps\n"
+    "  --demo-timeline FILE  with --demo: import this vtl timeline into room\n"
+    "                      \"demo\" when the room is empty (checked before\n"
+    "                      listening: a bad file exits 2)\n"
     "  --snapshot-every N  store a snapshot every N ops (default 1000)\n"
     "  --web DIR           static files served at / (default clients/web)\n"
     "  --cert FILE         TLS certificate (PEM); with --key: https and wss\n"
@@ -111,8 +114,7 @@ static void print_room_urls(const char *name, const char *host, int port,
 }
 
 static int cmd_room_create(const char *name, const char *data, bool anon,
-                           const char *host, int port, vtl_store *st,
-                           const uint8_t *doc, size_t doclen) {
+                           const char *host, int port, vtl_store *st) {
   char dtok[64], vtok[64], msg[512];
   uint8_t dh[32], vh[32];
   if (!name[0] || strlen(name) > VTL_MAX_NAME || !vtl_wire_utf8_valid(name)) {
@@ -123,8 +125,7 @@ static int cmd_room_create(const char *name, const char *data, bool anon,
     fprintf(stderr, "vtl-server: no randomness for tokens\n");
     return 1;
   }
-  if (vtl_store_room_create(st, name, anon, dh, vh, doc, doclen, msg,
-                            sizeof msg)) {
+  if (vtl_store_room_create(st, name, anon, dh, vh, msg, sizeof msg)) {
     fprintf(stderr, "vtl-server: %s\n", msg);
     return 1;
   }
@@ -144,60 +145,11 @@ static void print_room(void *arg, const vtl_store_room_info *r) {
 
 /* ---- the demo room ------------------------------------------------------------- */
 
-static int demo_doc(uint8_t **blob, size_t *len) {
-  static const char *paths[] = {"demo/demo.vtl.json",
-                                VTL_SOURCE_DIR "/demo/demo.vtl.json"};
-  for (size_t i = 0; i < 2; i++) {
-    FILE *f = fopen(paths[i], "rb");
-    if (!f) continue;
-    char *buf = NULL;
-    size_t n = 0, cap = 0, got;
-    do {
-      if (n == cap) {
-        char *p = realloc(buf, cap = cap ? cap * 2 : 65536);
-        if (!p) break;
-        buf = p;
-      }
-      got = fread(buf + n, 1, cap - n, f);
-      n += got;
-    } while (got > 0);
-    fclose(f);
-    vtl_doc *doc = NULL;
-    vtl_error err = {0};
-    int rc = buf ? vtl_json_import(buf, n, &doc, &err) : VTL_ENOMEM;
-    free(buf);
-    if (rc) {
-      fprintf(stderr, "vtl-server: %s: %s\n", paths[i], err.message);
-      return rc;
-    }
-    Vtl__V1__Document *d;
-    rc = vtl_wire_doc_to_pb(doc, &d);
-    if (!rc) {
-      *len = vtl__v1__document__get_packed_size(d);
-      *blob = malloc(*len ? *len : 1);
-      if (*blob) vtl__v1__document__pack(d, *blob);
-      else rc = VTL_ENOMEM;
-      vtl_wire_doc_free_pb(d);
-    }
-    vtl_doc_free(doc);
-    return rc;
-  }
-  *blob = NULL; /* no demo file: an empty film */
-  *len = 0;
-  return 0;
-}
-
 static int open_demo(vtl_store *st, const char *data, const char *host,
                      int port) {
   vtl_store_room_info info;
-  if (vtl_store_room_find(st, "demo", &info) == VTL_ENOENT) {
-    uint8_t *blob;
-    size_t len;
-    if (demo_doc(&blob, &len)) return 1;
-    int rc = cmd_room_create("demo", data, true, host, port, st, blob, len);
-    free(blob);
-    return rc;
-  }
+  if (vtl_store_room_find(st, "demo", &info) == VTL_ENOENT)
+    return cmd_room_create("demo", data, true, host, port, st);
   char dtok[64], vtok[64];
   uint8_t dh[32], vh[32];
   if (make_tokens(dtok, vtok, dh, vh) ||
@@ -270,6 +222,7 @@ typedef struct {
   size_t norigins;
   unsigned max_batch_rate;    /* --max-batch-rate (bench) */
   unsigned demo_size, demo_fps; /* --demo-size / --demo-fps (bench) */
+  vtl_doc *demo_timeline;     /* --demo-timeline FILE, loaded; owned */
 } serve_opts;
 
 /* The web root: realpath of --web (which must be a directory), else of
@@ -324,6 +277,7 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   sv.cfg.data_dir = data;
   sv.cfg.snapshot_every = snapshot_every;
   sv.cfg.demo = demo;
+  sv.cfg.demo_timeline = o->demo_timeline;
   sv.cfg.web_root = root;
   sv.cfg.origins = o->origins;
   sv.cfg.norigins = o->norigins;
@@ -411,7 +365,7 @@ static int serve(const char *addr, int port, const char *data, bool demo,
 
 int main(int argc, char **argv) {
   if (vtl_config_expand(&argc, &argv)) return 2;
-  const char *data = NULL, *listen = "127.0.0.1:8080";
+  const char *data = NULL, *listen = "127.0.0.1:8080", *film = NULL;
   bool demo = false, pub = false;
   unsigned snapshot_every = 1000;
   serve_opts so;
@@ -428,10 +382,11 @@ int main(int argc, char **argv) {
         !strcmp(o, "--snapshot-every") || !strcmp(o, "--web") ||
         !strcmp(o, "--cert") || !strcmp(o, "--key") || !strcmp(o, "--origin") ||
         !strcmp(o, "--demo-size") || !strcmp(o, "--demo-fps") ||
-        !strcmp(o, "--max-batch-rate")) {
+        !strcmp(o, "--max-batch-rate") || !strcmp(o, "--demo-timeline")) {
       if (i + 1 >= argc) { usage(stderr); return 2; }
       const char *v = argv[++i];
       if (!strcmp(o, "--data")) data = v;
+      else if (!strcmp(o, "--demo-timeline")) film = v;
       else if (!strcmp(o, "--web")) so.web = v;
       else if (!strcmp(o, "--cert")) so.cert = v;
       else if (!strcmp(o, "--key")) so.key = v;
@@ -488,7 +443,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vtl-server: --cert and --key go together\n");
     return 2;
   }
-  if (npos == 0) return serve(addr, port, data, demo, snapshot_every, &so);
+  if (film && (!demo || npos)) {
+    fprintf(stderr, "vtl-server: --demo-timeline goes with --demo\n");
+    return 2;
+  }
+  if (film) { /* before listening: a bad file never serves */
+    char msg[1024];
+    if (vtl_demo_timeline_load(film, &so.demo_timeline, msg, sizeof msg)) {
+      fprintf(stderr, "vtl-server: %s\n", msg);
+      return 2;
+    }
+  }
+  if (npos == 0) {
+    int rc = serve(addr, port, data, demo, snapshot_every, &so);
+    vtl_doc_free(so.demo_timeline);
+    return rc;
+  }
 
   bool create = npos == 3 && !strcmp(pos[0], "room") && !strcmp(pos[1], "create");
   bool list = npos == 2 && !strcmp(pos[0], "room") && !strcmp(pos[1], "list");
@@ -505,7 +475,7 @@ int main(int argc, char **argv) {
   int rc;
   if (create) {
     rc = cmd_room_create(pos[2], data, pub, addr[0] ? addr : "localhost",
-                         port, st, NULL, 0);
+                         port, st);
   } else {
     int n = 0;
     rc = vtl_store_room_list(st, print_room, &n) ? 1 : 0;

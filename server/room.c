@@ -495,12 +495,12 @@ static void maybe_snapshot(vtl_room *r) {
 
 int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
                    vtl_error *err) {
-  uint64_t seen;
+  uint64_t seen, sid = s ? s->id : 0; /* 0: the server's own batch */
   if (vtl_u64map_get(&r->dedup, pb->batch_id, &seen)) {
     /* Applied before. Committed: a duplicate ack to the sender alone. In
      * flight: its broadcast will reach this session (after_seq < seen). */
     vtl_metrics_add(VTL_M_BATCHES_DUPLICATE, 1);
-    if (seen <= r->committed) {
+    if (s && seen <= r->committed) {
       Vtl__V1__Ops ops = VTL__V1__OPS__INIT;
       Vtl__V1__Envelope env = VTL__V1__ENVELOPE__INIT;
       ops.seq = seen;
@@ -532,12 +532,12 @@ int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
 
   b->room = r;
   b->seq = r->seq + 1;
-  b->session = s->id;
+  b->session = sid;
   b->batch_id = pb->batch_id;
   Vtl__V1__Ops o = VTL__V1__OPS__INIT;
   Vtl__V1__Envelope env = VTL__V1__ENVELOPE__INIT;
   o.seq = b->seq;
-  o.session_id = s->id;
+  o.session_id = sid;
   o.batch_id = pb->batch_id;
   o.n_ops = pb->n_ops;
   o.ops = pb->ops; /* the ops as received are the ops as applied */
@@ -557,7 +557,7 @@ int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
   b->req.type = VTL_STORE_OP;
   b->req.room = r->db_id;
   b->req.seq = b->seq;
-  b->req.session = s->id;
+  b->req.session = sid;
   b->req.batch_id = b->batch_id;
   b->req.base_seq = pb->base_seq;
   b->req.blob = vtl_msg_data(b->msg);

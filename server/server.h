@@ -18,6 +18,7 @@
  *   frame_codec.c zstd encoders (per-frame and streaming); no lws
  *   test_pattern.c the synthetic moving test pattern (pure function)
  *   demo.c        --demo: publishes the test pattern to room "demo"
+ *   demo_timeline.c --demo-timeline: the film room "demo" starts with
  *   wire.c   proto <-> vtl_op (wire.h; also linked by clients)
  *
  * Threads: everything here runs on the loop thread except store.c's worker,
@@ -204,7 +205,9 @@ void vtl_room_free(vtl_room *r);
 void vtl_room_join(vtl_room *r, vtl_session *s);
 void vtl_room_leave(vtl_room *r, vtl_session *s);
 /* Validates, applies and submits one batch (the caller checked role and
- * rate). Returns 0 (broadcast after the commit), or a VTL_E* with err. */
+ * rate). s is the sender, or NULL for the server's own batch (session id
+ * 0: demo_timeline.c). Returns 0 (broadcast after the commit), or a VTL_E*
+ * with err. */
 int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *b,
                    vtl_error *err);
 /* Sends a message to every live session of the room except `except`. */
@@ -218,6 +221,8 @@ typedef struct {
   const char *data_dir;       /* borrowed */
   unsigned snapshot_every;    /* ops between snapshots */
   bool demo;                  /* --demo */
+  vtl_doc *demo_timeline;     /* --demo-timeline, loaded before serving
+                                 (borrowed from main.c); NULL: none */
   const char *web_root;       /* realpath of --web DIR (is malloc'd by
                                  main.c); NULL: no static files */
   const char *const *origins; /* --origin URLs (borrowed from argv) */
@@ -270,7 +275,14 @@ void vtl_frames_room_free(vtl_room *r);
 vtl_msg *vtl_frames_take(vtl_session *s);
 
 /* demo.c */
-int vtl_demo_start(vtl_server *sv); /* publishes to room "demo" */
+int vtl_demo_start(vtl_server *sv); /* imports the film, publishes frames */
+
+/* demo_timeline.c (see its header). _load: 0, or a VTL_E* with a sentence
+ * naming the file and the problem in msg. _import: 0 (imported, or the
+ * room has content and is left alone) or a VTL_E* (logged). */
+int vtl_demo_timeline_load(const char *path, vtl_doc **out, char *msg,
+                           size_t msglen);
+int vtl_demo_timeline_import(vtl_room *r, vtl_doc *film);
 
 /* sync.c: handles one decoded client message. */
 void vtl_sync_dispatch(vtl_session *s, const Vtl__V1__Envelope *env);

@@ -42,8 +42,10 @@
  *   snapshots  room INTEGER, seq INTEGER PRIMARY KEY(room, seq)
  *              time_ms INTEGER
  *              blob BLOB                 a packed vtl.v1.Document: the room's
- *                                        document after op `seq` (seq 0: the
- *                                        document the room was created with)
+ *                                        document after op `seq` (seq 0:
+ *                                        the document a room was created
+ *                                        with, written by vtl-server 0.1.0
+ *                                        --demo; still loaded)
  *
  *   transport  room INTEGER PRIMARY KEY  rooms.id; one row per room
  *              seq INTEGER               Transport.seq of the stored state
@@ -506,8 +508,7 @@ static int insert_tokens(sqlite3 *db, int64_t room, const uint8_t dh[32],
 
 int vtl_store_room_create(vtl_store *st, const char *name, bool anon,
                           const uint8_t dh[32], const uint8_t vh[32],
-                          const uint8_t *doc, size_t doclen, char *msg,
-                          size_t msglen) {
+                          char *msg, size_t msglen) {
   sqlite3 *db = st->db;
   sqlite3_stmt *q = NULL;
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -525,18 +526,6 @@ int vtl_store_room_create(vtl_store *st, const char *name, bool anon,
   sqlite3_finalize(q);
   int64_t room = sqlite3_last_insert_rowid(db);
   if (rc == SQLITE_OK) rc = insert_tokens(db, room, dh, vh);
-  if (rc == SQLITE_OK && doc) {
-    rc = sqlite3_prepare_v2(db,
-        "INSERT INTO snapshots(room,seq,time_ms,blob) VALUES(?,0,?,?)", -1, &q,
-        NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_int64(q, 1, room);
-      sqlite3_bind_int64(q, 2, (int64_t)now_ms());
-      sqlite3_bind_blob(q, 3, doc, (int)doclen, SQLITE_STATIC);
-      rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    }
-    sqlite3_finalize(q);
-  }
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

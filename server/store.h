@@ -75,13 +75,11 @@ int vtl_store_submit(vtl_store *st, vtl_store_req *req, vtl_store_cb cb);
 /* True when no request is queued, running or awaiting its callback. */
 bool vtl_store_idle(vtl_store *st);
 
-/* Creates a room with a director and a viewer token hash and, when `doc`
- * is not NULL, an initial snapshot at seq 0. VTL_EEXIST if the name is
- * taken. */
+/* Creates an empty room with a director and a viewer token hash.
+ * VTL_EEXIST if the name is taken. */
 int vtl_store_room_create(vtl_store *st, const char *name, bool anon,
                           const uint8_t dhash[32], const uint8_t vhash[32],
-                          const uint8_t *doc, size_t doclen, char *msg,
-                          size_t msglen);
+                          char *msg, size_t msglen);
 /* Replaces a room's tokens by these two (--demo prints fresh ones). */
 int vtl_store_room_set_tokens(vtl_store *st, int64_t room,
                               const uint8_t dhash[32], const uint8_t vhash[32]);
