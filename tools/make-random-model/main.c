@@ -2,11 +2,11 @@
  * model of a named real architecture in the diffusers folder layout, for
  * benchmarks (and tests) without downloads.
  *
- *   vtl-make-random-model --arch sd15|sd21|sd-turbo|tiny|taesd --out DIR
+ *   vtl-make-random-model --arch sd15|sd21|sd-turbo|tiny|pixel|taesd --out DIR
  *                         [--seed N] [--fp16] [--tokenizer DIR]
  *
  * DIR gets model_index.json, scheduler/, text_encoder/, tokenizer/, unet/
- * and vae/ with the configs of the architecture and one safetensors file per
+ * and (but for pixel) vae/ with the configs of the architecture and one safetensors file per
  * weighted component, holding every weight diffusers / transformers name for
  * that config, at its shape. `vtl-render --model DIR` loads it like a real
  * checkpoint. The images are noise, of course.
@@ -21,6 +21,12 @@
  *   sd-turbo  the sd21 shapes (sample size 64), Euler, trailing spacing
  *   tiny      the reference kit's tiny-sd shapes (UNet 32/64, CLIP 32 x 3
  *             layers), for tests
+ *   pixel     the default model's family, smaller: a pixel-space pipeline
+ *             (VtlPixelDiffusionPipeline, no vae) whose UNet (16/32/32, RGB
+ *             in and out) adds a class-embedding projection of the pooled
+ *             text (class_embed_type "projection"); the tiny CLIP; DDIM,
+ *             squaredcos_cap_v2, v_prediction, trailing, clip_sample; for
+ *             tests of the pixel path
  *   taesd     not a pipeline: an AutoencoderTiny component folder (config.json
  *             + weights) of the public TAESD's shapes (64 channels, encoder
  *             blocks 1/3/3/3, decoder 3/3/3/1), for vtl-render --taesd DIR
@@ -145,20 +151,23 @@ typedef struct {
   int vae_sample;
   /* scheduler */
   const char *sched;
+  int pixel; /* pixel space: RGB UNet with a class embedding, no vae */
 } arch;
 
 static const arch arches[] = {
     {"sd15", 4, {320, 640, 1280, 1280}, {8, 8, 8, 8}, 0, {1, 1, 1, 0}, 2, 768, 0,
      32, 64, 768, 12, 12, 3072, 768, "quick_gelu", 4, {128, 256, 512, 512}, 32,
-     512, "pndm"},
+     512, "pndm", 0},
     {"sd21", 4, {320, 640, 1280, 1280}, {5, 10, 20, 20}, 1, {1, 1, 1, 0}, 2, 1024,
      1, 32, 96, 1024, 23, 16, 4096, 512, "gelu", 4, {128, 256, 512, 512}, 32,
-     768, "ddim_v"},
+     768, "ddim_v", 0},
     {"sd-turbo", 4, {320, 640, 1280, 1280}, {5, 10, 20, 20}, 1, {1, 1, 1, 0}, 2,
      1024, 1, 32, 64, 1024, 23, 16, 4096, 512, "gelu", 4, {128, 256, 512, 512},
-     32, 512, "euler_trailing"},
+     32, 512, "euler_trailing", 0},
     {"tiny", 2, {32, 64}, {4, 4}, 0, {1, 0}, 2, 32, 0, 16, 8, 32, 3, 4, 37, 32,
-     "quick_gelu", 4, {16, 32, 32, 32}, 8, 64, "ddim"},
+     "quick_gelu", 4, {16, 32, 32, 32}, 8, 64, "ddim", 0},
+    {"pixel", 3, {16, 32, 32}, {4, 4, 4}, 0, {0, 1, 1}, 1, 32, 1, 8, 32, 32, 3,
+     4, 37, 32, "quick_gelu", 0, {0}, 0, 0, "ddim_pixel", 1},
 };
 
 static void transformer(tlist *l, const char *p, const arch *a, int c) {
@@ -196,10 +205,14 @@ static void unet_resnet(tlist *l, const char *p, int in, int out, int temb) {
 
 static void unet_weights(tlist *l, const arch *a) {
   char p[256];
-  int n = a->nblocks, c0 = a->ch[0], tt = 4 * c0;
-  conv(l, "conv_in.", c0, 4, 3);
+  int n = a->nblocks, c0 = a->ch[0], tt = 4 * c0, io = a->pixel ? 3 : 4;
+  conv(l, "conv_in.", c0, io, 3);
   linear(l, "time_embedding.linear_1.", tt, c0, 1);
   linear(l, "time_embedding.linear_2.", tt, tt, 1);
+  if (a->pixel) { /* class labels: the pooled text [B, te_hidden] */
+    linear(l, "class_embedding.linear_1.", tt, a->te_hidden, 1);
+    linear(l, "class_embedding.linear_2.", tt, tt, 1);
+  }
   int prev = c0;
   for (int i = 0; i < n; i++) {
     int out = a->ch[i];
@@ -243,7 +256,7 @@ static void unet_weights(tlist *l, const arch *a) {
     prev = out;
   }
   norm(l, "conv_norm_out.", c0);
-  conv(l, "conv_out.", 4, c0, 3);
+  conv(l, "conv_out.", io, c0, 3);
 }
 
 static void vae_attn(tlist *l, const char *p, int c) {
@@ -513,17 +526,21 @@ static void write_unet_config(FILE *f, const arch *a) {
   int_list(f, a->ch, n);
   fprintf(f, ",\n  \"center_input_sample\": false,\n  \"cross_attention_dim\": %d,\n"
              "  \"down_block_types\": [", a->cross);
+  int io = a->pixel ? 3 : 4;
   for (int i = 0; i < n; i++)
     fprintf(f, "%s\"%s\"", i ? ", " : "", a->attn[i] ? "CrossAttnDownBlock2D" : "DownBlock2D");
   fprintf(f, "],\n  \"downsample_padding\": 1,\n  \"dual_cross_attention\": false,\n"
-             "  \"flip_sin_to_cos\": true,\n  \"freq_shift\": 0,\n  \"in_channels\": 4,\n"
+             "  \"flip_sin_to_cos\": true,\n  \"freq_shift\": 0,\n  \"in_channels\": %d,\n"
              "  \"layers_per_block\": %d,\n  \"mid_block_scale_factor\": 1,\n"
              "  \"mid_block_type\": \"UNetMidBlock2DCrossAttn\",\n  \"norm_eps\": 1e-05,\n"
              "  \"norm_num_groups\": %d,\n  \"num_class_embeds\": null,\n"
-             "  \"only_cross_attention\": false,\n  \"out_channels\": 4,\n"
-             "  \"resnet_time_scale_shift\": \"default\",\n  \"sample_size\": %d,\n"
-             "  \"up_block_types\": [",
-          a->layers_per_block, a->norm_groups, a->sample_size);
+             "  \"only_cross_attention\": false,\n  \"out_channels\": %d,\n"
+             "  \"resnet_time_scale_shift\": \"default\",\n  \"sample_size\": %d,\n",
+          io, a->layers_per_block, a->norm_groups, io, a->sample_size);
+  if (a->pixel)
+    fprintf(f, "  \"class_embed_type\": \"projection\",\n"
+               "  \"projection_class_embeddings_input_dim\": %d,\n", a->te_hidden);
+  fprintf(f, "  \"up_block_types\": [");
   for (int i = 0; i < n; i++)
     fprintf(f, "%s\"%s\"", i ? ", " : "",
             a->attn[n - 1 - i] ? "CrossAttnUpBlock2D" : "UpBlock2D");
@@ -561,30 +578,36 @@ static void write_clip_config(FILE *f, const arch *a, int vocab, int bos, int eo
           a->te_proj, vocab);
 }
 
+/* kind: pndm, ddim, ddim_v, euler_trailing (SD's scaled_linear betas), or
+ * ddim_pixel (the default pixel model's: cosine betas, v_prediction,
+ * trailing, clip_sample). */
 static void write_scheduler(FILE *f, const char *kind) {
   const char *cls = "DDIMScheduler", *pred = "epsilon", *spacing = "leading";
+  int pixel = !strcmp(kind, "ddim_pixel");
   if (!strcmp(kind, "pndm")) cls = "PNDMScheduler";
-  if (!strcmp(kind, "ddim_v")) pred = "v_prediction";
+  if (!strcmp(kind, "ddim_v") || pixel) pred = "v_prediction";
   if (!strcmp(kind, "euler_trailing")) cls = "EulerDiscreteScheduler", spacing = "trailing";
+  if (pixel) spacing = "trailing";
   fprintf(f,
           "{\n  \"_class_name\": \"%s\",\n  \"_diffusers_version\": \"0.27.2\",\n"
-          "  \"beta_end\": 0.012,\n  \"beta_schedule\": \"scaled_linear\",\n"
-          "  \"beta_start\": 0.00085,\n  \"clip_sample\": false,\n"
+          "  \"beta_end\": 0.012,\n  \"beta_schedule\": \"%s\",\n"
+          "  \"beta_start\": 0.00085,\n  \"clip_sample\": %s,\n"
           "  \"num_train_timesteps\": 1000,\n  \"prediction_type\": \"%s\",\n"
-          "  \"set_alpha_to_one\": false,\n  \"skip_prk_steps\": true,\n"
-          "  \"steps_offset\": 1,\n  \"timestep_spacing\": \"%s\",\n"
+          "  \"set_alpha_to_one\": %s,\n  \"skip_prk_steps\": true,\n"
+          "  \"steps_offset\": %d,\n  \"timestep_spacing\": \"%s\",\n"
           "  \"trained_betas\": null\n}\n",
-          cls, pred, spacing);
+          cls, pixel ? "squaredcos_cap_v2" : "scaled_linear", pixel ? "true" : "false",
+          pred, pixel ? "true" : "false", pixel ? 0 : 1, spacing);
 }
 
 static const char model_index[] =
-    "{\n  \"_class_name\": \"StableDiffusionPipeline\",\n  \"_diffusers_version\": \"0.27.2\",\n"
+    "{\n  \"_class_name\": \"%s\",\n  \"_diffusers_version\": \"0.27.2\",\n"
     "  \"feature_extractor\": [null, null],\n  \"requires_safety_checker\": false,\n"
     "  \"safety_checker\": [null, null],\n  \"scheduler\": [\"diffusers\", \"%s\"],\n"
     "  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
     "  \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n"
     "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n"
-    "  \"vae\": [\"diffusers\", \"AutoencoderKL\"]\n}\n";
+    "  \"vae\": %s\n}\n";
 
 static void copy_file(const char *from, const char *to, int required) {
   FILE *in = fopen(from, "rb");
@@ -604,7 +627,7 @@ static void copy_file(const char *from, const char *to, int required) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: vtl-make-random-model --arch sd15|sd21|sd-turbo|tiny|taesd --out DIR\n"
+          "usage: vtl-make-random-model --arch sd15|sd21|sd-turbo|tiny|pixel|taesd --out DIR\n"
           "                             [--seed N] [--fp16] [--tokenizer DIR]\n");
   exit(2);
 }
@@ -679,7 +702,9 @@ int main(int argc, char **argv) {
   const char *scls = !strcmp(a->sched, "pndm") ? "PNDMScheduler"
                      : !strcmp(a->sched, "euler_trailing") ? "EulerDiscreteScheduler"
                                                             : "DDIMScheduler";
-  fprintf(f, model_index, scls);
+  fprintf(f, model_index,
+          a->pixel ? "VtlPixelDiffusionPipeline" : "StableDiffusionPipeline", scls,
+          a->pixel ? "[null, null]" : "[\"diffusers\", \"AutoencoderKL\"]");
   fclose(f);
   f = open_w(out, "scheduler", "scheduler_config.json", path);
   write_scheduler(f, a->sched);
@@ -687,9 +712,11 @@ int main(int argc, char **argv) {
   f = open_w(out, "unet", "config.json", path);
   write_unet_config(f, a);
   fclose(f);
-  f = open_w(out, "vae", "config.json", path);
-  write_vae_config(f, a);
-  fclose(f);
+  if (!a->pixel) {
+    f = open_w(out, "vae", "config.json", path);
+    write_vae_config(f, a);
+    fclose(f);
+  }
   f = open_w(out, "text_encoder", "config.json", path);
   write_clip_config(f, a, nvocab, bos, eos);
   fclose(f);
@@ -708,11 +735,13 @@ int main(int argc, char **argv) {
   write_safetensors(path, &l, seed, fp16);
   for (size_t i = 0; i < l.n; i++) free(l.t[i].name);
   l.n = 0;
-  vae_weights(&l, a);
-  snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", out);
-  write_safetensors(path, &l, seed, fp16);
-  for (size_t i = 0; i < l.n; i++) free(l.t[i].name);
-  l.n = 0;
+  if (!a->pixel) {
+    vae_weights(&l, a);
+    snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", out);
+    write_safetensors(path, &l, seed, fp16);
+    for (size_t i = 0; i < l.n; i++) free(l.t[i].name);
+    l.n = 0;
+  }
   clip_weights(&l, a, nvocab);
   snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", out);
   write_safetensors(path, &l, seed, fp16);
