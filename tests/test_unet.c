@@ -14,6 +14,12 @@
  *                     2 transformer layers, downsample_padding 0,
  *                     mid_block_scale_factor 1.5, eps 1e-6, one timestep
  *                     for the batch
+ *   random_class_proj class_embed_type "projection" (RGB in and out, the
+ *                     pixel model's family): class labels [B, P] through
+ *                     class_embedding.linear_1 / SiLU / linear_2, added to
+ *                     the time embedding
+ *   class_labels_errors class labels missing, of the wrong width, or given
+ *                     to a UNet without a class embedding: VTL_EINVAL
  *   forward_errors    wrong shapes, timestep counts: VTL_EINVAL, nothing
  *                     leaked
  *   load_errors       a missing weight (VTL_ENOENT), an extra one
@@ -48,6 +54,7 @@ typedef struct {
   int N, ch[4], down_attn[4], up_attn[4], heads[4], tl[4];
   int lpb, linear, groups, flip, ted, cin, cout, kin, kout, dpad, dc;
   double eps, shift, mid_scale;
+  int proj; /* class_embed_type "projection": class label width; 0: none */
 } ucfg;
 
 /* ---- weights by name ----------------------------------------------------- */
@@ -373,7 +380,7 @@ typedef struct {
 /* UNet2DConditionModel.forward: out [B, cout, H, W]. */
 static void ref_unet(const ucfg *c, const float *sample, int B, int H, int Wd,
                      const float *ts, int nts, const float *ctx, int Te,
-                     double *out) {
+                     const float *labels, double *out) {
   int C0 = c->ch[0], half = C0 / 2, N = c->N;
   double *tp = dnew((size_t)B * C0), *e1 = dnew((size_t)B * c->ted),
          *temb = dnew((size_t)B * c->ted);
@@ -393,6 +400,24 @@ static void ref_unet(const ucfg *c, const float *sample, int B, int H, int Wd,
              W(2, VTL_DIMS(c->ted, c->ted), "time_embedding.linear_2.weight"),
              W(1, VTL_DIMS(c->ted), "time_embedding.linear_2.bias"), B, c->ted,
              c->ted);
+  if (c->proj) { /* + class_embedding(labels): TimestepEmbedding(P, Tt) */
+    double *dl = dnew((size_t)B * c->proj), *ce = dnew((size_t)B * c->ted);
+    for (int i = 0; i < B * c->proj; i++)
+      dl[i] = labels[i];
+    ref_linear(e1, dl,
+               W(2, VTL_DIMS(c->ted, c->proj), "class_embedding.linear_1.weight"),
+               W(1, VTL_DIMS(c->ted), "class_embedding.linear_1.bias"), B,
+               c->proj, c->ted);
+    for (int i = 0; i < B * c->ted; i++)
+      e1[i] = act(e1[i]);
+    ref_linear(ce, e1,
+               W(2, VTL_DIMS(c->ted, c->ted), "class_embedding.linear_2.weight"),
+               W(1, VTL_DIMS(c->ted), "class_embedding.linear_2.bias"), B,
+               c->ted, c->ted);
+    for (int i = 0; i < B * c->ted; i++)
+      temb[i] += ce[i];
+    free(dl), free(ce);
+  }
   for (int i = 0; i < B * c->ted; i++)
     temb[i] = act(temb[i]);
   double *dctx = dnew((size_t)B * Te * c->dc);
@@ -588,6 +613,11 @@ static const char *model_write(const ucfg *c, const char *skip, int extra,
   json_object_set_new(j, "conv_out_kernel", json_integer(c->kout));
   json_object_set_new(j, "transformer_layers_per_block", int_list(c->tl, c->N));
   json_object_set_new(j, "use_linear_projection", json_boolean(c->linear));
+  if (c->proj) {
+    json_object_set_new(j, "class_embed_type", json_string("projection"));
+    json_object_set_new(j, "projection_class_embeddings_input_dim",
+                        json_integer(c->proj));
+  }
   if (patch_key)
     json_object_set_new(j, patch_key, json_string(patch_val));
   snprintf(path, sizeof path, "%s/config.json", dir);
@@ -656,16 +686,19 @@ static int check_random(const ucfg *c, int B, int H, int Wd, int Te,
   vtl_cl *cl = rt();
   weights_reset();
   size_t ns = (size_t)B * c->cin * H * Wd, nc = (size_t)B * Te * c->dc,
-         no = (size_t)B * c->cout * H * Wd;
-  float *sample = malloc(ns * 4), *ctx = malloc(nc * 4), *got = malloc(no * 4);
+         no = (size_t)B * c->cout * H * Wd, nl = (size_t)B * c->proj;
+  float *sample = malloc(ns * 4), *ctx = malloc(nc * 4), *got = malloc(no * 4),
+        *labels = malloc(nl * 4 + 4);
   double *want = dnew(no);
-  if (!sample || !ctx || !got)
+  if (!sample || !ctx || !got || !labels)
     abort();
   for (size_t i = 0; i < ns; i++)
     sample[i] = frand();
   for (size_t i = 0; i < nc; i++)
     ctx[i] = frand();
-  ref_unet(c, sample, B, H, Wd, ts, nts, ctx, Te, want);
+  for (size_t i = 0; i < nl; i++)
+    labels[i] = 2 * frand();
+  ref_unet(c, sample, B, H, Wd, ts, nts, ctx, Te, labels, want);
 
   scratch_dir();
   const char *dir = model_write(c, NULL, 0, NULL, NULL, NULL);
@@ -676,13 +709,18 @@ static int check_random(const ucfg *c, int B, int H, int Wd, int Te,
   if (!u)
     TEST_FAIL_("load: %s: %s", vtl_err_name(rc), msg);
   size_t before = vtl_cl_bytes_in_use(cl);
-  vtl_tensor ts_in, tc_in, out;
+  vtl_tensor ts_in, tc_in, out, lb = {0};
+  vtl_unet_extra ex = {.class_labels = c->proj ? &lb : NULL};
+  if (c->proj) {
+    ASSERT_OP(cl, vtl_tensor_alloc(cl, &lb, 2, VTL_SHAPE(B, c->proj)));
+    ASSERT_OP(cl, vtl_tensor_write(cl, &lb, labels));
+  }
   ASSERT_OP(cl, vtl_tensor_alloc(cl, &ts_in, 4, VTL_SHAPE(B, c->cin, H, Wd)));
   ASSERT_OP(cl, vtl_tensor_alloc(cl, &tc_in, 3, VTL_SHAPE(B, Te, c->dc)));
   ASSERT_OP(cl, vtl_tensor_alloc(cl, &out, 4, VTL_SHAPE(B, c->cout, H, Wd)));
   ASSERT_OP(cl, vtl_tensor_write(cl, &ts_in, sample));
   ASSERT_OP(cl, vtl_tensor_write(cl, &tc_in, ctx));
-  ASSERT_OP(cl, vtl_unet_forward(u, &ts_in, ts, nts, &tc_in, NULL, &out));
+  ASSERT_OP(cl, vtl_unet_forward(u, &ts_in, ts, nts, &tc_in, &ex, &out));
   ASSERT_OP(cl, vtl_tensor_read(cl, &out, got));
   double err = 0, peak = 0;
   for (size_t i = 0; i < no; i++) {
@@ -695,9 +733,10 @@ static int check_random(const ucfg *c, int B, int H, int Wd, int Te,
   vtl_tensor_release(cl, &ts_in);
   vtl_tensor_release(cl, &tc_in);
   vtl_tensor_release(cl, &out);
+  vtl_tensor_release(cl, &lb);
   ASSERT_EQ(vtl_cl_bytes_in_use(cl), before);
   vtl_unet_free(u);
-  free(sample), free(ctx), free(got), free(want);
+  free(sample), free(ctx), free(got), free(want), free(labels);
   weights_reset();
   if (!(err <= 5e-5 + 5e-5 * peak))
     TEST_FAIL_("max abs error %.3g (peak %.3g)", err, peak);
@@ -782,7 +821,7 @@ static void small_weights(void) {
   weights_reset();
   float s[2 * 4 * 4 * 4] = {0}, ctx[2 * 3 * 6] = {0}, t = 1;
   double *o = dnew(2 * 4 * 4 * 4);
-  ref_unet(&small, s, 2, 4, 4, &t, 1, ctx, 3, o);
+  ref_unet(&small, s, 2, 4, 4, &t, 1, ctx, 3, NULL, o);
   free(o);
 }
 
@@ -874,6 +913,12 @@ TEST_IMPL(load_errors) {
   if (!rc)
     rc = load_expect(NULL, 0, NULL, "mid_block_type", "UNetMidBlock2D",
                      VTL_EUNSUPPORTED, 0, "mid");
+  if (!rc)
+    rc = load_expect(NULL, 0, NULL, "class_embed_type", "timestep",
+                     VTL_EUNSUPPORTED, 0, "\"projection\"");
+  if (!rc)
+    rc = load_expect(NULL, 0, NULL, "class_embed_type", "projection",
+                     VTL_EINVAL, 0, "projection_class_embeddings_input_dim");
   scratch_remove();
   weights_reset();
   return rc;
@@ -904,6 +949,93 @@ TEST_IMPL(random_odd_size) {
   return check_random(&c, 3, 5, 7, 4, ts, 3); /* 5x7 -> 3x4 -> 2x2 */
 }
 
+/* class_embed_type "projection" (the default pixel model's shape family:
+ * RGB in and out, the pooled text as class labels). */
+static const ucfg proj = {.N = 2,
+                          .ch = {8, 16},
+                          .down_attn = {0, 1},
+                          .up_attn = {1, 0},
+                          .heads = {2, 4},
+                          .tl = {1, 1},
+                          .lpb = 1,
+                          .linear = 1,
+                          .groups = 4,
+                          .flip = 1,
+                          .ted = 20,
+                          .cin = 3,
+                          .cout = 3,
+                          .kin = 3,
+                          .kout = 3,
+                          .dpad = 1,
+                          .dc = 6,
+                          .eps = 1e-5,
+                          .shift = 0,
+                          .mid_scale = 1,
+                          .proj = 6};
+
+TEST_IMPL(random_class_proj) {
+  const float ts[2] = {750.0f, 3.5f};
+  return check_random(&proj, 2, 8, 6, 4, ts, 2);
+}
+
+/* Class labels: required by a UNet with a class embedding, [B, P] only,
+ * refused by one without; nothing left allocated. */
+TEST_IMPL(class_labels_errors) {
+  vtl_cl *cl = rt();
+  weights_reset();
+  float s0[2 * 3 * 4 * 4] = {0}, c0[2 * 3 * 6] = {0}, l0[2 * 6] = {0}, t = 1;
+  double *o = dnew(2 * 3 * 4 * 4);
+  ref_unet(&proj, s0, 2, 4, 4, &t, 1, c0, 3, l0, o);
+  free(o);
+  scratch_dir();
+  char msg[512];
+  int rc;
+  vtl_unet *u = load(model_write(&proj, NULL, 0, NULL, NULL, NULL), msg,
+                     sizeof msg, &rc);
+  weights_reset();
+  if (!u) {
+    scratch_remove();
+    TEST_FAIL_("load: %s", msg);
+  }
+  small_weights();
+  vtl_unet *plain = load(model_write(&small, NULL, 0, NULL, NULL, NULL), msg,
+                         sizeof msg, &rc);
+  scratch_remove();
+  weights_reset();
+  if (!plain)
+    TEST_FAIL_("load: %s", msg);
+  vtl_tensor s, s4, ctx, out, out4, lb, bad_lb;
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &s, 4, VTL_SHAPE(2, 3, 4, 4)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &s4, 4, VTL_SHAPE(2, 4, 4, 4)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &ctx, 3, VTL_SHAPE(2, 3, 6)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &out, 4, VTL_SHAPE(2, 3, 4, 4)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &out4, 4, VTL_SHAPE(2, 4, 4, 4)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &lb, 2, VTL_SHAPE(2, 6)));
+  ASSERT_OP(cl, vtl_tensor_alloc(cl, &bad_lb, 2, VTL_SHAPE(2, 5)));
+  vtl_unet_extra none = {0}, ex = {.class_labels = &lb},
+                 bad = {.class_labels = &bad_lb};
+  size_t before = vtl_cl_bytes_in_use(cl);
+  ASSERT_EQ(vtl_unet_forward(u, &s, &t, 1, &ctx, NULL, &out), VTL_EINVAL);
+  ASSERT(strstr(vtl_cl_errmsg(cl), "class labels"));
+  ASSERT_EQ(vtl_unet_forward(u, &s, &t, 1, &ctx, &none, &out), VTL_EINVAL);
+  ASSERT_EQ(vtl_unet_forward(u, &s, &t, 1, &ctx, &bad, &out), VTL_EINVAL);
+  ASSERT(strstr(vtl_cl_errmsg(cl), "[2, 6]"));
+  ASSERT_EQ(vtl_unet_forward(plain, &s4, &t, 1, &ctx, &ex, &out4),
+            VTL_EINVAL);
+  ASSERT(strstr(vtl_cl_errmsg(cl), "without a class embedding"));
+  ASSERT_EQ(vtl_cl_bytes_in_use(cl), before);
+  ASSERT_OP(cl, vtl_unet_forward(u, &s, &t, 1, &ctx, &ex, &out));
+  ASSERT_OP(cl, vtl_cl_finish(cl));
+  ASSERT_EQ(vtl_cl_bytes_in_use(cl), before);
+  vtl_tensor *all[] = {&s, &s4, &ctx, &out, &out4, &lb, &bad_lb};
+  for (size_t i = 0; i < 7; i++)
+    vtl_tensor_release(cl, all[i]);
+  vtl_unet_free(u);
+  vtl_unet_free(plain);
+  return 0;
+}
+
 TEST_LIST(TEST_ENTRY(random_linear) TEST_ENTRY(random_conv)
               TEST_ENTRY(random_odd_size) TEST_ENTRY(forward_errors)
-                  TEST_ENTRY(load_errors))
+                  TEST_ENTRY(load_errors) TEST_ENTRY(random_class_proj)
+                      TEST_ENTRY(class_labels_errors))
