@@ -28,8 +28,9 @@ typedef struct {
   vtc_ctx c;
 } fixture;
 
-/* demo = false: room "film" made with `room create`; true: --demo, room
- * "demo" (public; tokens parsed from the start-up output). */
+/* demo = false: room "film" made with `room create`; true: --demo with
+ * the demo film, room "demo" (public; tokens parsed from the start-up
+ * output). */
 static int setup(fixture *f, bool demo) {
   memset(f, 0, sizeof *f);
   CHECK(vtc_tmpdir(f->dir, sizeof f->dir));
@@ -39,7 +40,9 @@ static int setup(fixture *f, bool demo) {
     CHECK(vtc_server_start(&f->srv, f->dir, NULL));
   } else {
     f->room = "demo";
-    CHECK(vtc_server_start_ex(&f->srv, f->dir, NULL, "--demo"));
+    static const char *const args[] = {"--demo", "--demo-timeline",
+                                       "demo/demo.vtl.json", NULL};
+    CHECK(vtc_server_start_argv(&f->srv, f->dir, NULL, args));
     const char *d = strstr(f->srv.startup, "director token: ");
     const char *v = strstr(f->srv.startup, "viewer token:   ");
     if (!d || !v) return -1;
@@ -391,7 +394,7 @@ TEST_IMPL(frames_stream_epochs_late_joiner) {
   z->on_frame = raw->on_frame = check_pixels;
   vtc_subscribe(z, 256, 256, 0, true, false);
   vtc_subscribe(raw, 256, 256, 0, true, false);
-  vtc_subscribe(small, 0, 0, 4, true, false); /* 0: the film's 128x128 */
+  vtc_subscribe(small, 0, 0, 4, true, false); /* 0: the film's size */
   small->on_frame = check_pixels;
   ASSERT_OK(wait_frames(z, 12));
   ASSERT_OK(wait_frames(raw, 12));
@@ -400,9 +403,14 @@ TEST_IMPL(frames_stream_epochs_late_joiner) {
   ASSERT_EQ(raw->frames[0].bytes, 256 * 256 * 3);
   ASSERT_GT(small->nframes, 0);
   ASSERT_LT(small->nframes, z->nframes); /* 4 fps against 12 */
+  /* the square pattern fitted into the film's size, never enlarged */
+  const vtl_timeline *tl = vtl_doc_timeline(small->doc);
+  int64_t side = tl->width < tl->height ? tl->width : tl->height;
+  if (side > 256) side = 256;
+  ASSERT_LT(side, 256); /* the demo film is smaller than the pattern */
   for (size_t i = 0; i < small->nframes; i++) {
-    ASSERT_EQ(small->frames[i].width, 128);
-    ASSERT_EQ(small->frames[i].height, 128);
+    ASSERT_EQ(small->frames[i].width, side);
+    ASSERT_EQ(small->frames[i].height, side);
     ASSERT(small->frames[i].decoded);
     if (i) ASSERT_GE(small->frames[i].frame - small->frames[i - 1].frame, 2);
   }
