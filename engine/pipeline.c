@@ -83,15 +83,16 @@ int vtl_pipeline_load(vtl_cl *cl, const char *path,
   }
   if ((rc = vtl_tokenizer_load(tdir, &p->tok, msg, msglen))) goto error;
   if ((rc = vtl_clip_load(cl, m, &p->clip, msg, msglen))) goto error;
-  if ((rc = vtl_unet_load(cl, m, &p->unet, msg, msglen))) goto error;
-  int P = vtl_unet_config_of(p->unet)->class_proj_dim;
+  const vtl_unet_config *uc = vtl_model_files_unet_config(m);
   int E = vtl_clip_config_of(p->clip)->hidden_size;
-  if (P > 0 && P != E) {
+  if (uc && uc->class_proj_dim > 0 && uc->class_proj_dim != E) {
     rc = fail(msg, msglen, VTL_EINVAL, "%s: the unet's class embedding takes "
               "%d-wide class labels (projection_class_embeddings_input_dim) "
-              "but the text encoder's pooled output is %d wide", path, P, E);
+              "but the text encoder's pooled output is %d wide", path,
+              uc->class_proj_dim, E);
     goto error;
   }
+  if ((rc = vtl_unet_load(cl, m, &p->unet, msg, msglen))) goto error;
   if (!vtl_model_files_is_pixel_space(m) &&
       (rc = vtl_vae_load(cl, m, &p->vae, msg, msglen)))
     goto error;
