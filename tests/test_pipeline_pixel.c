@@ -69,8 +69,8 @@ static vtl_pipeline *pipe_(void) {
     char msg[512], dir[128];
     snprintf(scratch, sizeof scratch, "/tmp/vtl-pixel-XXXXXX");
     if (!mkdtemp(scratch)) abort();
-    /* before the device: PoCL's kernels fail in a process that forked
-     * (system) after its context was made */
+    /* written before the device is opened (no fork of a process that
+     * holds an OpenCL context on the way to the renders) */
     snprintf(dir, sizeof dir, "%s", make_model("m", NULL, 0));
     if (vtl_cl_init(&shared_rt, &o, msg, sizeof msg) != 0) {
       fprintf(stderr, "no OpenCL device: %s\n", msg);
