@@ -12,6 +12,11 @@
  *   sgemm M=N=K                      vtl_gemm
  *   conv WHAT                        vtl_conv2d 3x3 pad 1 + bias, batch 1
  *   attn WHAT                        vtl_attention, B=1, 8 heads
+ *   small WHAT                       the default model's (models/tiny)
+ *                                    per-op shapes at 64x64, batch 1, in
+ *                                    microseconds: at this size the launch
+ *                                    and the elementwise ops count, not the
+ *                                    FLOPs
  * The OpenCL backend on a CPU (CLBlast untuned through PoCL) is an order of
  * magnitude slower, so it runs the big rows once (-n is for host rows).
  * No row asserts anything.
@@ -77,6 +82,52 @@ static void ok(vtl_cl *cl, int rc) {
   }
 }
 
+/* Best of n runs of op (after one warm-up), the queue drained each time. */
+#define BEST_OF(best, n, op)                                    \
+  do {                                                          \
+    best = 1e9;                                                 \
+    for (int r_ = -1; r_ < (n); r_++) {                         \
+      double t0_ = vtl__now();                                  \
+      ok(cl, (op));                                             \
+      ok(cl, vtl_cl_finish(cl));                                \
+      double t_ = vtl__now() - t0_;                             \
+      if (r_ >= 0 && t_ < best) best = t_;                      \
+    }                                                           \
+  } while (0)
+
+static void small_row(const char *what, const char *backend, double best) {
+  printf("%-32s %-5s %10.1f us\n", what, backend, best * 1e6);
+  fflush(stdout);
+}
+
+/* The tiny model's ops at batch 1 (block 16 channels at 64x64, 64 at 16x16). */
+static void small_ops(vtl_cl *cl, const char *bn, int n) {
+  vtl_tensor x, y, g, b, w, hs, ff, ffo, ln, lno;
+  double best;
+  alloc(cl, &x, 4, VTL_SHAPE(1, 16, 64, 64));
+  alloc(cl, &y, 4, VTL_SHAPE(1, 16, 64, 64));
+  alloc(cl, &g, 1, VTL_SHAPE(16));
+  alloc(cl, &b, 1, VTL_SHAPE(16));
+  alloc(cl, &w, 4, VTL_SHAPE(16, 16, 3, 3));
+  alloc(cl, &ff, 3, VTL_SHAPE(1, 256, 512));
+  alloc(cl, &ffo, 3, VTL_SHAPE(1, 256, 256));
+  alloc(cl, &ln, 3, VTL_SHAPE(1, 256, 64));
+  alloc(cl, &lno, 3, VTL_SHAPE(1, 256, 64));
+  alloc(cl, &hs, 1, VTL_SHAPE(64));
+  BEST_OF(best, n, vtl_group_norm(cl, &y, &x, &g, &b, 8, 1e-5f, 1));
+  small_row("small group_norm+silu 16x64x64", bn, best);
+  BEST_OF(best, n, vtl_add(cl, &y, &x, &y));
+  small_row("small add 16x64x64", bn, best);
+  BEST_OF(best, n, vtl_conv2d(cl, &y, &x, &w, &b, 1, 1, VTL_ACT_NONE));
+  small_row("small conv3x3 16->16 64x64", bn, best);
+  BEST_OF(best, n, vtl_geglu(cl, &ffo, &ff));
+  small_row("small geglu 256x512", bn, best);
+  BEST_OF(best, n, vtl_layer_norm(cl, &lno, &ln, &hs, &hs, 1e-5f));
+  small_row("small layer_norm 256x64", bn, best);
+  vtl_tensor *all[] = {&x, &y, &g, &b, &w, &hs, &ff, &ffo, &ln, &lno};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vtl_tensor_release(cl, all[i]);
+}
+
 static void row(const char *what, const char *backend, double best,
                 double flop) {
   printf("%-32s %-5s %10.2f ms %8.1f GFLOP/s\n", what, backend, best * 1e3,
@@ -92,7 +143,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) only = argv[++i];
     else {
-      fprintf(stderr, "usage: engine_ops_bench [-b host|cl|both] [-n reps] [-o sgemm|conv|attn]\n");
+      fprintf(stderr, "usage: engine_ops_bench [-b host|cl|both] [-n reps] [-o sgemm|conv|attn|small]\n");
       return 2;
     }
   }
@@ -115,13 +166,8 @@ int main(int argc, char **argv) {
       alloc(cl, &A, 2, VTL_SHAPE(s, s));
       alloc(cl, &B, 2, VTL_SHAPE(s, s));
       alloc(cl, &C, 2, VTL_SHAPE(s, s));
-      double best = 1e9;
-      for (int r = -1; r < n; r++) {
-        double t0 = vtl__now();
-        ok(cl, vtl_gemm(cl, &C, &A, &B, 0, 0, 1.0f, 0.0f));
-        ok(cl, vtl_cl_finish(cl));
-        if (r >= 0 && vtl__now() - t0 < best) best = vtl__now() - t0;
-      }
+      double best;
+      BEST_OF(best, n, vtl_gemm(cl, &C, &A, &B, 0, 0, 1.0f, 0.0f));
       char what[64];
       snprintf(what, sizeof what, "sgemm %d^3", s);
       row(what, bn, best, 2.0 * s * s * (double)s);
@@ -138,13 +184,8 @@ int main(int argc, char **argv) {
       alloc(cl, &w, 4, VTL_SHAPE(c->co, c->ci, 3, 3));
       alloc(cl, &bias, 1, VTL_SHAPE(c->co));
       alloc(cl, &y, 4, VTL_SHAPE(1, c->co, c->hw, c->hw));
-      double best = 1e9;
-      for (int r = -1; r < n; r++) {
-        double t0 = vtl__now();
-        ok(cl, vtl_conv2d(cl, &y, &x, &w, &bias, 1, 1, VTL_ACT_NONE));
-        ok(cl, vtl_cl_finish(cl));
-        if (r >= 0 && vtl__now() - t0 < best) best = vtl__now() - t0;
-      }
+      double best;
+      BEST_OF(best, n, vtl_conv2d(cl, &y, &x, &w, &bias, 1, 1, VTL_ACT_NONE));
       row(c->name, bn, best,
           2.0 * c->co * c->ci * 9.0 * (double)c->hw * c->hw);
       vtl_tensor_release(cl, &x);
@@ -160,13 +201,8 @@ int main(int argc, char **argv) {
       alloc(cl, &k, 3, VTL_SHAPE(1, a->tk, a->c));
       alloc(cl, &v, 3, VTL_SHAPE(1, a->tk, a->c));
       alloc(cl, &o, 3, VTL_SHAPE(1, a->tq, a->c));
-      double best = 1e9;
-      for (int r = -1; r < n; r++) {
-        double t0 = vtl__now();
-        ok(cl, vtl_attention(cl, &o, &q, &k, &v, 8, 0));
-        ok(cl, vtl_cl_finish(cl));
-        if (r >= 0 && vtl__now() - t0 < best) best = vtl__now() - t0;
-      }
+      double best;
+      BEST_OF(best, n, vtl_attention(cl, &o, &q, &k, &v, 8, 0));
       char what[64];
       snprintf(what, sizeof what, "attn %s", a->name);
       row(what, bn, best, 4.0 * a->tq * (double)a->tk * a->c);
@@ -175,6 +211,13 @@ int main(int argc, char **argv) {
       vtl_tensor_release(cl, &v);
       vtl_tensor_release(cl, &o);
     }
+  }
+  for (int bi = 0; bi < 2 && strstr("small", only); bi++) {
+    vtl_backend b = bi == 0 ? VTL_BACKEND_HOST : VTL_BACKEND_CL;
+    const char *bn = bi == 0 ? "host" : "cl";
+    if (strcmp(which, "both") != 0 && strcmp(which, bn) != 0) continue;
+    vtl_cl_set_backend(cl, b);
+    small_ops(cl, bn, reps * 10);
   }
   printf("peak device memory: %.1f MiB\n", vtl_cl_bytes_peak(cl) / 1048576.0);
   vtl_cl_close(cl);

@@ -1,6 +1,7 @@
 /* op_elementwise.c — activations, GEGLU, resize, concat, add/mul/scale, the
  * timestep embedding, and the bias + activation epilogue of the GEMM ops.
- * Kernels: kernels/elementwise.cl (grid-stride, no preconditions). Contracts:
+ * Kernels: kernels/elementwise.cl (one item per element, 2-D where a
+ * broadcast would need a division per element). Contracts:
  * ops.h. These run as OpenCL kernels on both backends: they are memory-bound,
  * and PoCL spreads them over the cores, which a plain C loop would not. */
 #include <math.h>
@@ -18,21 +19,44 @@ static int same_count(const vtl_tensor *a, const vtl_tensor *b) {
 
 /* ---- bias + activation (the epilogue of linear and conv2d) ----------- */
 
+/* The kernel names of one broadcast family, in BROADCAST_KERNELS' order. */
+typedef struct {
+  const char *all, *cols, *rows;
+} broadcast_names;
+static const broadcast_names BIAS_ACT = {"bias_act_all", "bias_act_cols", "bias_act_rows"};
+static const broadcast_names ADD = {"add_all", "add_cols", "add_rows"};
+static const broadcast_names MUL = {"mul_all", "mul_cols", "mul_rows"};
+
+/* y[i] = f(x[i], b[(i / inner) % nb]) for i < n, offsets in elements; b
+ * NULL: has_b = 0. The three ranges: elementwise.cl's header. */
+static int broadcast_launch(vtl_cl *cl, const broadcast_names *names,
+                            const vtl_tensor *y, size_t y_off,
+                            const vtl_tensor *x, size_t x_off,
+                            const vtl_tensor *b, size_t n, size_t inner,
+                            size_t nb, int act) {
+  VTL__REQUIRE(cl, n <= VTL__MAX_ELEMS, "%s: %zu elements", names->all, n);
+  if (!b || (inner <= 1 && nb >= n)) inner = 1, nb = n;
+  const char *name = nb == n ? names->all : inner == 1 ? names->cols : names->rows;
+  size_t lws[2] = {vtl__wgs(cl), 1};
+  size_t gws[2] = {name == names->all ? n : inner == 1 ? nb : inner,
+                   name == names->all ? 1 : inner == 1 ? n / nb : n / inner};
+  cl_kernel k;
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, name, &k));
+  cl_ulong yo = y->off + y_off, xo = x->off + x_off, bo = b ? b->off : xo;
+  cl_int has_b = b != NULL, a = act, ni = (cl_int)n, inr = (cl_int)inner,
+         nbi = (cl_int)nb;
+  cl_mem bm = b ? b->buf : x->buf; /* has_b = 0: x, read but unused */
+  VTL__TRY(vtl__args(cl, k, name, ARG_MEM(y), ARG(yo), ARG_MEM(x), ARG(xo),
+                     sizeof(cl_mem), &bm, ARG(bo), ARG(ni), ARG(inr), ARG(nbi),
+                     ARG(has_b), ARG(a), (size_t)0));
+  return vtl__launch(cl, k, name, name == names->all ? 1 : 2, gws, lws);
+}
+
 int vtl__bias_act(vtl_cl *cl, const vtl_tensor *y, size_t y_off,
                   const vtl_tensor *x, size_t x_off, const vtl_tensor *b,
                   size_t n, size_t inner, size_t nb, int act) {
-  cl_kernel k;
-  VTL__REQUIRE(cl, n <= VTL__MAX_ELEMS, "bias_act: %zu elements", n);
-  cl_ulong yo = y->off + y_off, xo = x->off + x_off, bo = b ? b->off : 0;
-  cl_int has_b = b != NULL, in = (cl_int)n, inr = (cl_int)(inner ? inner : 1),
-         nbi = (cl_int)(nb ? nb : 1), a = act;
-  cl_mem bm = b ? b->buf : x->buf; /* any valid buffer when there is no b */
-  VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, "bias_act", &k));
-  VTL__TRY(vtl__args(cl, k, "bias_act", ARG_MEM(y), ARG(yo), ARG_MEM(x),
-                     ARG(xo), sizeof(cl_mem), &bm, ARG(bo), ARG(has_b),
-                     ARG(in), ARG(inr), ARG(nbi), ARG(a), (size_t)0));
-  size_t gws = vtl__gws(cl, n), lws = vtl__wgs(cl);
-  return vtl__launch(cl, k, "bias_act", 1, &gws, &lws);
+  return broadcast_launch(cl, b && act == VTL_ACT_NONE ? &ADD : &BIAS_ACT, y, y_off, x, x_off, b, n,
+                          inner ? inner : 1, nb ? nb : 1, act);
 }
 
 int vtl__epilogue_cl(vtl_cl *cl, const vtl_tensor *c, size_t c_off, int ldc,
@@ -103,11 +127,11 @@ int vtl_geglu(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x) {
   cl_kernel k;
   VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, "geglu", &k));
   cl_ulong yo = y->off, xo = x->off;
-  cl_int rows = (cl_int)(vtl_tensor_numel(y) / f), fi = (cl_int)f;
+  cl_int fi = (cl_int)f;
   VTL__TRY(vtl__args(cl, k, "geglu", ARG_MEM(y), ARG(yo), ARG_MEM(x), ARG(xo),
-                     ARG(rows), ARG(fi), (size_t)0));
-  size_t gws = vtl__gws(cl, vtl_tensor_numel(y)), lws = vtl__wgs(cl);
-  return vtl__launch(cl, k, "geglu", 1, &gws, &lws);
+                     ARG(fi), (size_t)0));
+  size_t gws[2] = {(size_t)f, vtl_tensor_numel(y) / f}, lws[2] = {vtl__wgs(cl), 1};
+  return vtl__launch(cl, k, "geglu", 2, gws, lws);
 }
 
 /* ---- nearest 2x upsampling -------------------------------------------- */
@@ -130,12 +154,12 @@ int vtl_upsample2x(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x) {
   cl_kernel k;
   VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, "upsample2x", &k));
   cl_ulong yo = y->off, xo = x->off;
-  cl_int nc = (cl_int)(x->shape[0] * x->shape[1]), h = (cl_int)x->shape[2],
-         w = (cl_int)x->shape[3];
+  cl_int h = (cl_int)x->shape[2], w = (cl_int)x->shape[3];
   VTL__TRY(vtl__args(cl, k, "upsample2x", ARG_MEM(y), ARG(yo), ARG_MEM(x),
-                     ARG(xo), ARG(nc), ARG(h), ARG(w), (size_t)0));
-  size_t gws = vtl__gws(cl, vtl_tensor_numel(y)), lws = vtl__wgs(cl);
-  return vtl__launch(cl, k, "upsample2x", 1, &gws, &lws);
+                     ARG(xo), ARG(h), ARG(w), (size_t)0));
+  size_t gws[2] = {(size_t)(2 * w), (size_t)(x->shape[0] * x->shape[1] * 2 * h)},
+         lws[2] = {vtl__wgs(cl), 1};
+  return vtl__launch(cl, k, "upsample2x", 2, gws, lws);
 }
 
 /* ---- channel concat ----------------------------------------------------- */
@@ -164,9 +188,9 @@ int vtl_concat_channels(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *a,
   cl_int n = (cl_int)a->shape[0], sa = (cl_int)(vtl_tensor_numel(a) / n),
          sb = (cl_int)(vtl_tensor_numel(b) / n);
   VTL__TRY(vtl__args(cl, k, "concat", ARG_MEM(y), ARG(yo), ARG_MEM(a), ARG(ao),
-                     ARG_MEM(b), ARG(bo), ARG(n), ARG(sa), ARG(sb), (size_t)0));
-  size_t gws = vtl__gws(cl, vtl_tensor_numel(y)), lws = vtl__wgs(cl);
-  return vtl__launch(cl, k, "concat", 1, &gws, &lws);
+                     ARG_MEM(b), ARG(bo), ARG(sa), ARG(sb), (size_t)0));
+  size_t gws[2] = {(size_t)(sa + sb), (size_t)n}, lws[2] = {vtl__wgs(cl), 1};
+  return vtl__launch(cl, k, "concat", 2, gws, lws);
 }
 
 /* ---- add, mul, scale ---------------------------------------------------- */
@@ -204,31 +228,23 @@ static int broadcast(const vtl_tensor *a, const vtl_tensor *b, size_t *inner,
   return 0;
 }
 
-static int binary(vtl_cl *cl, const char *name, const vtl_tensor *y,
-                  const vtl_tensor *a, const vtl_tensor *b) {
-  size_t inner, nb, n = vtl_tensor_numel(a);
-  VTL__REQUIRE(cl, same_count(y, a), "%s: y and a differ in size", name);
+static int binary(vtl_cl *cl, const broadcast_names *names, const char *what,
+                  const vtl_tensor *y, const vtl_tensor *a, const vtl_tensor *b) {
+  size_t inner, nb;
+  VTL__REQUIRE(cl, same_count(y, a), "%s: y and a differ in size", what);
   VTL__REQUIRE(cl, broadcast(a, b, &inner, &nb) == 0,
-               "%s: b does not broadcast over a (ops.h)", name);
-  VTL__REQUIRE(cl, n <= VTL__MAX_ELEMS, "%s: too large", name);
-  cl_kernel k;
-  VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, name, &k));
-  cl_ulong yo = y->off, ao = a->off, bo = b->off;
-  cl_int ni = (cl_int)n, inr = (cl_int)inner, nbi = (cl_int)nb;
-  VTL__TRY(vtl__args(cl, k, name, ARG_MEM(y), ARG(yo), ARG_MEM(a), ARG(ao),
-                     ARG_MEM(b), ARG(bo), ARG(ni), ARG(inr), ARG(nbi),
-                     (size_t)0));
-  size_t gws = vtl__gws(cl, n), lws = vtl__wgs(cl);
-  return vtl__launch(cl, k, name, 1, &gws, &lws);
+               "%s: b does not broadcast over a (ops.h)", what);
+  return broadcast_launch(cl, names, y, 0, a, 0, b, vtl_tensor_numel(a), inner,
+                          nb, VTL_ACT_NONE);
 }
 
 int vtl_add(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *a,
             const vtl_tensor *b) {
-  return binary(cl, "add", y, a, b);
+  return binary(cl, &ADD, "add", y, a, b);
 }
 int vtl_mul(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *a,
             const vtl_tensor *b) {
-  return binary(cl, "mul", y, a, b);
+  return binary(cl, &MUL, "mul", y, a, b);
 }
 
 void vtl_scale_ref(float *y, const float *x, size_t n, float s) {
@@ -245,7 +261,7 @@ int vtl_scale(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x, float s) {
   cl_int ni = (cl_int)n;
   VTL__TRY(vtl__args(cl, k, "scale", ARG_MEM(y), ARG(yo), ARG_MEM(x), ARG(xo),
                      ARG(s), ARG(ni), (size_t)0));
-  size_t gws = vtl__gws(cl, n), lws = vtl__wgs(cl);
+  size_t gws = n, lws = vtl__wgs(cl);
   return vtl__launch(cl, k, "scale", 1, &gws, &lws);
 }
 

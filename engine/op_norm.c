@@ -88,13 +88,16 @@ int vtl_layer_norm(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                "layer_norm: needs y of x's size and gamma, beta [%lld]",
                (long long)E);
   VTL__REQUIRE(cl, vtl_tensor_numel(x) <= VTL__MAX_ELEMS, "layer_norm: too large");
+  /* CPU devices: a row per work-item (no barriers); else a work-group per row */
+  int rows = vtl_cl_is_host_cpu(cl);
+  const char *name = rows ? "layer_norm_rows" : "layer_norm";
   cl_kernel k;
-  VTL__TRY(vtl__kernel(cl, VTL_PROG_NORM, "layer_norm", &k));
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_NORM, name, &k));
   cl_ulong yo = y->off, xo = x->off, go = gamma->off, bo = beta->off;
-  cl_int ei = (cl_int)E;
-  VTL__TRY(vtl__args(cl, k, "layer_norm", ARG_MEM(y), ARG(yo), ARG_MEM(x),
-                     ARG(xo), ARG_MEM(gamma), ARG(go), ARG_MEM(beta), ARG(bo),
-                     ARG(ei), ARG(eps), (size_t)0));
-  size_t lws = vtl__wgs(cl), gws = (size_t)R * lws;
-  return vtl__launch(cl, k, "layer_norm", 1, &gws, &lws);
+  cl_int ei = (cl_int)E, ri = (cl_int)R;
+  VTL__TRY(vtl__args(cl, k, name, ARG_MEM(y), ARG(yo), ARG_MEM(x), ARG(xo),
+                     ARG_MEM(gamma), ARG(go), ARG_MEM(beta), ARG(bo), ARG(ei),
+                     ARG(eps), rows ? sizeof ri : (size_t)0, &ri, (size_t)0));
+  size_t lws = vtl__wgs(cl), gws = rows ? (size_t)R : (size_t)R * lws;
+  return vtl__launch(cl, k, name, 1, &gws, &lws);
 }

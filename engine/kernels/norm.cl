@@ -5,7 +5,8 @@
 //                (mean, then the centred variance: stable for large means),
 //                y = (x - mean) * rsqrt(var + eps) * gamma[c] + beta[c],
 //                then SiLU when silu != 0 (the ResNet block's norm + act).
-//   layer_norm   one work-group per row: x [R, C] over C, same formula.
+//   layer_norm   one work-group per row: x [R, C] over C, same formula;
+//                layer_norm_rows (CPU devices) one work-item per row.
 //
 // Preconditions the host checks: local size == WGS, WGS a power of two,
 // C % G == 0. Biased variance (divides by the count), as PyTorch.
@@ -46,11 +47,15 @@ void group_norm(__global float *y, ulong yo, __global const float *x, ulong xo,
   float v = 0.0f;
   for (int i = lid; i < len; i += WGS) { float d = xs[i] - mean; v += d * d; }
   float rstd = rsqrt(wg_sum(v, red) / (float)len + eps);
-  for (int i = lid; i < len; i += WGS) {
-    int c = g * cpg + i / S;
-    float o = (xs[i] - mean) * rstd * gamma[c] + beta[c];
-    if (silu) o = o / (1.0f + exp(-o));
-    ys[i] = o;
+  for (int cl = 0; cl < cpg; cl++) {  // channel by channel: no i / S
+    int c = g * cpg + cl;
+    float a = rstd * gamma[c], b = beta[c];
+    __global const float *xc = xs + (size_t)cl * S;
+    __global float *yc = ys + (size_t)cl * S;
+    if (silu)
+      for (int i = lid; i < S; i += WGS) { float o = (xc[i] - mean) * a + b; yc[i] = o / (1.0f + exp(-o)); }
+    else
+      for (int i = lid; i < S; i += WGS) yc[i] = (xc[i] - mean) * a + b;
   }
 }
 
@@ -71,4 +76,25 @@ void layer_norm(__global float *y, ulong yo, __global const float *x, ulong xo,
   float rstd = rsqrt(wg_sum(v, red) / (float)C + eps);
   for (int i = lid; i < C; i += WGS)
     ys[i] = (xs[i] - mean) * rstd * gamma[i] + beta[i];
+}
+
+// layer_norm for CPU devices: one work-item per row, no barriers (PoCL
+// runs a work-group's barriers as separate loops: 256 rows x 64 took
+// 326 us in the work-group form).
+__kernel void layer_norm_rows(__global float *y, ulong yo,
+                              __global const float *x, ulong xo,
+                              __global const float *gamma, ulong go,
+                              __global const float *beta, ulong bo, int C,
+                              float eps, int R) {
+  int r = get_global_id(0);
+  if (r >= R) return;
+  __global const float *xs = x + xo + (size_t)r * C;
+  __global float *ys = y + yo + (size_t)r * C;
+  gamma += go; beta += bo;
+  float s = 0.0f;
+  for (int i = 0; i < C; i++) s += xs[i];
+  float mean = s / (float)C, v = 0.0f;
+  for (int i = 0; i < C; i++) { float d = xs[i] - mean; v += d * d; }
+  float rstd = rsqrt(v / (float)C + eps);
+  for (int i = 0; i < C; i++) ys[i] = (xs[i] - mean) * rstd * gamma[i] + beta[i];
 }
