@@ -11,6 +11,7 @@
 #include "philox.h"
 #include "taesd.h"
 #include "tensor.h"
+#include "text_cond.h"
 #include "tokenizer.h"
 #include "unet.h"
 #include "vae.h"
@@ -23,6 +24,7 @@ struct vtl_pipeline {
   vtl_unet *unet;
   vtl_vae *vae;       /* NULL for a pixel-space model */
   vtl_taesd *taesd;  /* or NULL */
+  vtl_text_cond *text; /* prompts -> conditioning, with its cache */
   json_t *sched_json; /* owned reference, or NULL */
 };
 
@@ -83,6 +85,10 @@ int vtl_pipeline_load(vtl_cl *cl, const char *path,
   }
   if ((rc = vtl_tokenizer_load(tdir, &p->tok, msg, msglen))) goto error;
   if ((rc = vtl_clip_load(cl, m, &p->clip, msg, msglen))) goto error;
+  if ((rc = vtl_text_cond_new(cl, p->tok, p->clip, &p->text))) {
+    rc = fail(msg, msglen, rc, "out of memory");
+    goto error;
+  }
   const vtl_unet_config *uc = vtl_model_files_unet_config(m);
   int E = vtl_clip_config_of(p->clip)->hidden_size;
   if (uc && uc->class_proj_dim > 0 && uc->class_proj_dim != E) {
@@ -120,6 +126,7 @@ void vtl_pipeline_free(vtl_pipeline *p) {
   vtl_taesd_free(p->taesd);
   vtl_vae_free(p->vae);
   vtl_unet_free(p->unet);
+  vtl_text_cond_free(p->text);
   vtl_clip_free(p->clip);
   vtl_tokenizer_free(p->tok);
   json_decref(p->sched_json);
@@ -217,119 +224,65 @@ static int cl_fail(render *r, int rc, const char *what) {
   return fail(r->msg, r->msglen, rc, "%s: %s", what, vtl_cl_errmsg(r->p->cl));
 }
 
-/* One prompt as windows: plain (one kit-exact window, weights 1) or
- * weighted. */
-static int prompt_windows(render *r, const char *text, vtl_token_windows *w) {
-  if (!r->g->plain_prompts)
-    return vtl_tokenizer_encode_weighted(r->p->tok, text, w);
-  memset(w, 0, sizeof *w);
-  w->count = 1;
-  w->ids = malloc(VTL_TOKENIZER_CTX * sizeof *w->ids);
-  w->weights = malloc(VTL_TOKENIZER_CTX * sizeof *w->weights);
-  if (!w->ids || !w->weights) {
-    vtl_token_windows_free(w);
-    return VTL_ENOMEM;
+/* The cond (b = 1) or uncond (b = 0) side of the render's prompts as
+ * blend terms: g->blend when given, else g->prompt / g->negative_prompt.
+ * Returns the count (terms has room for max(1, nblend)). */
+static int prompt_terms(const vtl_gen_params *g, int b, vtl_prompt_term *terms) {
+  if (g->nblend <= 0) {
+    const char *neg = g->negative_prompt ? g->negative_prompt : "";
+    terms[0] = (vtl_prompt_term){b ? g->prompt : neg, 1.0};
+    return 1;
   }
-  for (int i = 0; i < VTL_TOKENIZER_CTX; i++) w->weights[i] = 1;
-  int rc = vtl_tokenizer_encode(r->p->tok, text, w->ids, &w->ntokens);
-  if (rc) vtl_token_windows_free(w);
-  return rc;
-}
-
-/* Encodes windows[0..count) of one prompt into host rows out[count*77][C],
- * window by window: z = clip(ids); z *= weight per token; z *= mean before
- * / mean after (AUTOMATIC1111's emphasis, which keeps the scale of the
- * conditioning). Windows past w->count are the empty prompt's. pooled
- * (NULL: not wanted) gets the first window's pooled output [C], before any
- * weighting. */
-static int encode_windows(render *r, const vtl_token_windows *w,
-                          const vtl_token_windows *empty, int count,
-                          float *out, float *pooled) {
-  vtl_pipeline *p = r->p;
-  const int T = VTL_TOKENIZER_CTX;
-  const int C = vtl_clip_config_of(p->clip)->hidden_size;
-  int32_t *ids = malloc((size_t)count * T * sizeof *ids);
-  if (!ids) return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
-  for (int k = 0; k < count; k++)
-    memcpy(ids + (size_t)k * T,
-           k < w->count ? w->ids + (size_t)k * T : empty->ids,
-           T * sizeof *ids);
-  float *hp = pooled ? malloc((size_t)count * C * sizeof *hp) : NULL;
-  vtl_tensor z = {0}, pz = {0};
-  int rc = pooled && !hp ? VTL_ENOMEM : 0;
-  if (!rc) rc = vtl_tensor_alloc(p->cl, &z, 3, VTL_SHAPE(count, T, C));
-  if (!rc && pooled) rc = vtl_tensor_alloc(p->cl, &pz, 2, VTL_SHAPE(count, C));
-  if (!rc)
-    rc = vtl_clip_encode(p->clip, ids, count, T, &z, NULL, pooled ? &pz : NULL);
-  if (!rc) rc = vtl_tensor_read(p->cl, &z, out);
-  if (!rc && pooled) rc = vtl_tensor_read(p->cl, &pz, hp);
-  if (!rc && pooled) memcpy(pooled, hp, C * sizeof *hp);
-  vtl_tensor_release(p->cl, &z);
-  vtl_tensor_release(p->cl, &pz);
-  free(hp);
-  free(ids);
-  if (rc) return cl_fail(r, rc, "text encoder");
-  for (int k = 0; k < count && k < w->count; k++) {
-    float *row = out + (size_t)k * T * C;
-    const float *wt = w->weights + (size_t)k * T;
-    double before = 0, after = 0;
-    bool weighted = false;
-    for (int t = 0; t < T; t++) weighted |= wt[t] != 1.0f;
-    if (!weighted) continue; /* exact: the kit's path */
-    for (size_t i = 0; i < (size_t)T * C; i++) before += row[i];
-    for (int t = 0; t < T; t++)
-      for (int c = 0; c < C; c++) row[(size_t)t * C + c] *= wt[t];
-    for (size_t i = 0; i < (size_t)T * C; i++) after += row[i];
-    if (after != 0) {
-      float s = (float)(before / after);
-      for (size_t i = 0; i < (size_t)T * C; i++) row[i] *= s;
-    }
-  }
-  return 0;
+  for (int i = 0; i < g->nblend; i++)
+    terms[i] = (vtl_prompt_term){b ? g->blend[i].prompt
+                                   : g->blend[i].negative ? g->blend[i].negative : "",
+                                 g->blend[i].weight};
+  return g->nblend;
 }
 
 /* Encodes the prompt(s) into r->ctx [B, 77 * windows, C]: with CFG the
- * negative prompt first; the shorter of the two is padded with empty-prompt
- * windows so both have the same length. For a UNet with a class embedding,
- * r->labels [B, C] gets each prompt's first-window pooled output. */
+ * negative side first; every side and term padded to the most windows any
+ * of them needs (text_cond.h). For a UNet with a class embedding, r->labels
+ * [B, C] gets each side's pooled output. */
 static int encode_text(render *r) {
   vtl_pipeline *p = r->p;
   const vtl_gen_params *g = r->g;
   const int B = r->cfg ? 2 : 1, T = VTL_TOKENIZER_CTX;
   const int C = vtl_clip_config_of(p->clip)->hidden_size;
-  vtl_token_windows win[2] = {{0}}, empty = {0};
-  float *host = NULL, *pooled = NULL;
   bool want_pooled = vtl_unet_config_of(p->unet)->class_proj_dim > 0;
-  int rc = prompt_windows(r, g->prompt, &win[B - 1]);
-  if (!rc && r->cfg)
-    rc = prompt_windows(r, g->negative_prompt ? g->negative_prompt : "", &win[0]);
-  if (!rc) rc = prompt_windows(r, "", &empty);
-  if (rc) {
-    rc = fail(r->msg, r->msglen, rc, "tokenizer: %s", vtl_strerror(rc));
-    goto done;
+  int nt = g->nblend > 0 ? g->nblend : 1, count = 1, rc = 0;
+  vtl_prompt_term *terms = malloc((size_t)2 * nt * sizeof *terms);
+  float *host = NULL, *pooled = NULL;
+  if (!terms) return fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
+  for (int b = 2 - B; b < 2; b++) prompt_terms(g, b, terms + (size_t)b * nt);
+  for (int i = (2 - B) * nt; i < 2 * nt && !rc; i++) {
+    int c;
+    rc = vtl_text_cond_windows(p->text, terms[i].text, g->plain_prompts, &c,
+                               r->msg, r->msglen);
+    if (!rc && c > count) count = c;
   }
-  int count = win[B - 1].count;
-  if (r->cfg && win[0].count > count) count = win[0].count;
   size_t per = (size_t)count * T * C;
-  host = malloc(B * per * sizeof *host);
-  pooled = want_pooled ? malloc((size_t)B * C * sizeof *pooled) : NULL;
-  if (!host || (want_pooled && !pooled)) {
-    rc = fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
-    goto done;
+  if (!rc) {
+    host = malloc(B * per * sizeof *host);
+    pooled = want_pooled ? malloc((size_t)B * C * sizeof *pooled) : NULL;
+    if (!host || (want_pooled && !pooled))
+      rc = fail(r->msg, r->msglen, VTL_ENOMEM, "out of memory");
   }
-  for (int b = 0; b < B && !rc; b++)
-    rc = encode_windows(r, &win[b], &empty, count, host + b * per,
-                        pooled ? pooled + (size_t)b * C : NULL);
-  if (rc) goto done;
-  rc = vtl_tensor_alloc(p->cl, &r->ctx, 3, VTL_SHAPE(B, count * T, C));
-  if (!rc) rc = vtl_tensor_write(p->cl, &r->ctx, host);
-  if (!rc && pooled) rc = vtl_tensor_alloc(p->cl, &r->labels, 2, VTL_SHAPE(B, C));
-  if (!rc && pooled) rc = vtl_tensor_write(p->cl, &r->labels, pooled);
-  if (rc) rc = cl_fail(r, rc, "text encoder");
-done:
-  vtl_token_windows_free(&win[0]);
-  vtl_token_windows_free(&win[1]);
-  vtl_token_windows_free(&empty);
+  for (int b = 2 - B; b < 2 && !rc; b++) {
+    int row = b - (2 - B); /* uncond first */
+    rc = vtl_text_cond_blend(p->text, terms + (size_t)b * nt, nt,
+                             g->plain_prompts, count, host + row * per,
+                             pooled ? pooled + (size_t)row * C : NULL, r->msg,
+                             r->msglen);
+  }
+  if (!rc) {
+    rc = vtl_tensor_alloc(p->cl, &r->ctx, 3, VTL_SHAPE(B, count * T, C));
+    if (!rc) rc = vtl_tensor_write(p->cl, &r->ctx, host);
+    if (!rc && pooled) rc = vtl_tensor_alloc(p->cl, &r->labels, 2, VTL_SHAPE(B, C));
+    if (!rc && pooled) rc = vtl_tensor_write(p->cl, &r->labels, pooled);
+    if (rc) rc = cl_fail(r, rc, "text encoder");
+  }
+  free(terms);
   free(host);
   free(pooled);
   return rc;
@@ -364,7 +317,10 @@ static int render_begin(render *r, vtl_pipeline *p, const vtl_gen_params *g,
   r->g = g;
   r->msg = msg;
   r->msglen = msglen;
-  if (!g->prompt) return fail(msg, msglen, VTL_EINVAL, "no prompt");
+  if (!g->prompt && g->nblend <= 0)
+    return fail(msg, msglen, VTL_EINVAL, "no prompt");
+  if (g->nblend > 0 && !g->blend)
+    return fail(msg, msglen, VTL_EINVAL, "nblend without blend");
   if (!g->scheduler) return fail(msg, msglen, VTL_EINVAL, "no scheduler config");
   if (!g->noise.draw) return fail(msg, msglen, VTL_EINVAL, "no noise source");
   if (g->steps < 1 || g->steps > 10000)

@@ -4,7 +4,8 @@
  * pixel-space models (no VAE: the UNet denoises the RGB image itself).
  *
  *   txt2img:
- *     cond = clip(tokenize(prompt)).last_hidden_state
+ *     cond = clip(tokenize(prompt)).last_hidden_state   (text_cond.h: the
+ *       weighted mean for a prompt blend; encodings cached)
  *     g > 1 (and a UNet without time_cond_proj): CFG,
  *       ctx = cat([clip(tokenize(negative or "")), cond])   uncond first
  *     UNet with class_embed_type "projection": class labels
@@ -135,9 +136,21 @@ int vtl_pipeline_scheduler_config(const vtl_pipeline *p, const char *sampler,
 
 /* ---- rendering ----------------------------------------------------------- */
 
+/* One term of a prompt blend (a timeline frame's overlapping prompt
+ * clips): its prompt and negative prompt (NULL: "") with a weight > 0. */
 typedef struct {
-  const char *prompt;          /* required */
+  const char *prompt, *negative;
+  double weight;
+} vtl_prompt_blend;
+
+typedef struct {
+  const char *prompt;          /* required unless nblend > 0 */
   const char *negative_prompt; /* NULL: "" (used only with CFG) */
+  /* nblend > 0: blend[0..nblend) instead of prompt / negative_prompt; the
+   * conditioning is the weighted mean of the terms' encodings, each side
+   * (text_cond.h), and so is the pooled output. */
+  const vtl_prompt_blend *blend;
+  int nblend;
   bool plain_prompts;          /* true: one 77-token window, no weighting
                                   syntax (diffusers' pipelines, the kit);
                                   false: (word:1.3) weights and prompts

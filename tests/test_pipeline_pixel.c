@@ -8,6 +8,8 @@
  *                   negative prompt and a long weighted prompt run
  *   pixel_img2img   strength near 0 gives back (almost) the init image,
  *                   a high strength does not
+ *   pixel_blend     a one-term prompt blend renders exactly as the prompt;
+ *                   a two-term blend differs from each term alone
  *   pixel_errors    use_taesd refused; a pixel model whose UNet is not
  *                   RGB (in_channels 4) and one whose class embedding
  *                   does not take the text encoder's width are refused at
@@ -184,6 +186,32 @@ TEST_IMPL(pixel_img2img) {
   return 0;
 }
 
+TEST_IMPL(pixel_blend) {
+  setup s;
+  ASSERT_OK(setup_init(&s, 6));
+  vtl_gen_result one, solo, mix, other;
+  ASSERT_OK(txt2img(&s, &one)); /* prompt "a red cat", negative "blurry" */
+  vtl_prompt_blend b[2] = {{"a red cat", "blurry", 2.5}, {"a blue dog", NULL, 1.0}};
+  s.g.prompt = NULL;
+  s.g.blend = b;
+  s.g.nblend = 1;
+  ASSERT_OK(txt2img(&s, &solo)); /* one term of any weight: the same render */
+  ASSERT_OK(memcmp(one.image, solo.image, NPX * sizeof(float)));
+  s.g.nblend = 2;
+  ASSERT_OK(txt2img(&s, &mix));
+  s.g.blend = b + 1;
+  s.g.nblend = 1;
+  ASSERT_OK(txt2img(&s, &other));
+  ASSERT(mean_diff(mix.image, one.image) > 1e-4);
+  ASSERT(mean_diff(mix.image, other.image) > 1e-4);
+  vtl_gen_result_free(&one);
+  vtl_gen_result_free(&solo);
+  vtl_gen_result_free(&mix);
+  vtl_gen_result_free(&other);
+  vtl_scheduler_config_free(&s.sc);
+  return 0;
+}
+
 static int load_refused(const char *dir, const char *needle) {
   char msg[512] = "";
   vtl_pipeline *p = (vtl_pipeline *)1;
@@ -210,4 +238,5 @@ TEST_IMPL(pixel_errors) {
   return rc;
 }
 
-TEST_LIST(TEST_ENTRY(pixel_txt2img) TEST_ENTRY(pixel_img2img) TEST_ENTRY(pixel_errors))
+TEST_LIST(TEST_ENTRY(pixel_txt2img) TEST_ENTRY(pixel_img2img) TEST_ENTRY(pixel_blend)
+              TEST_ENTRY(pixel_errors))
