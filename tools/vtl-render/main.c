@@ -32,7 +32,6 @@
  * render leaves no partial output.
  */
 #include <errno.h>
-#include <png.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,7 @@
 #include <unistd.h>
 
 #include "pipeline.h"
+#include "png_io.h"
 #include "runtime.h"
 #include "scheduler.h"
 #include "vtl_error.h"
@@ -99,81 +99,6 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
   if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
   *out = v;
   return 0;
-}
-
-/* ---- PNG ----------------------------------------------------------------- */
-
-/* Reads an image as float [1, 3, H, W] in [-1, 1] (x / 255 * 2 - 1). */
-static int read_png(const char *path, float **out, int *W, int *H) {
-  png_image img;
-  memset(&img, 0, sizeof img);
-  img.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&img, path))
-    return die_usage("--init %s: %s", path, img.message);
-  img.format = PNG_FORMAT_RGB;
-  if (img.width > 16384 || img.height > 16384) {
-    png_image_free(&img);
-    return die_usage("--init %s: %ux%u is too large", path, img.width, img.height);
-  }
-  size_t npx = (size_t)img.width * img.height;
-  unsigned char *buf = malloc(npx * 3);
-  float *f = malloc(npx * 3 * sizeof *f);
-  if (!buf || !f || !png_image_finish_read(&img, NULL, buf, 0, NULL)) {
-    int rc = die_usage("--init %s: %s", path, buf && f ? img.message : "out of memory");
-    png_image_free(&img);
-    free(buf);
-    free(f);
-    return rc;
-  }
-  for (size_t p = 0; p < npx; p++)
-    for (int ch = 0; ch < 3; ch++)
-      f[ch * npx + p] = buf[p * 3 + ch] / 255.0f * 2.0f - 1.0f;
-  free(buf);
-  *out = f;
-  *W = (int)img.width;
-  *H = (int)img.height;
-  return 0;
-}
-
-/* Writes image [1, 3, H, W] in [-1, 1] as 8-bit RGB:
- * round((clamp(x, -1, 1) + 1) / 2 * 255), through a temporary file. */
-static int write_png(const char *path, const float *image, int W, int H) {
-  size_t npx = (size_t)W * H;
-  unsigned char *buf = malloc(npx * 3);
-  if (!buf) return die_usage("out of memory");
-  for (size_t p = 0; p < npx; p++)
-    for (int ch = 0; ch < 3; ch++) {
-      float v = image[ch * npx + p];
-      v = v != v ? -1.0f : v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
-      float b = (v + 1.0f) / 2.0f * 255.0f + 0.5f;
-      buf[p * 3 + ch] = (unsigned char)(b >= 255.0f ? 255 : (int)b);
-    }
-  size_t tl = strlen(path) + 32;
-  char *tmp = malloc(tl);
-  if (!tmp) {
-    free(buf);
-    return die_usage("out of memory");
-  }
-  snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
-  png_image img;
-  memset(&img, 0, sizeof img);
-  img.version = PNG_IMAGE_VERSION;
-  img.width = (png_uint_32)W;
-  img.height = (png_uint_32)H;
-  img.format = PNG_FORMAT_RGB;
-  int ok = png_image_write_to_file(&img, tmp, 0, buf, 0, NULL);
-  free(buf);
-  int rc = 0;
-  if (!ok) {
-    rc = die_usage("--out %s: %s", path, img.message);
-    unlink(tmp);
-  } else if (rename(tmp, path) != 0) {
-    rc = die_usage("--out %s: %s", path, strerror(errno));
-    unlink(tmp);
-  }
-  png_image_free(&img);
-  free(tmp);
-  return rc;
 }
 
 /* ---- progress ------------------------------------------------------------ */
@@ -280,7 +205,9 @@ int main(int argc, char **argv) {
   float *init_img = NULL;
   int iw = 0, ih = 0, rc;
   if (init) {
-    if ((rc = read_png(init, &init_img, &iw, &ih))) return rc;
+    char pmsg[1024];
+    if (vtl_png_read(init, &init_img, &iw, &ih, pmsg, sizeof pmsg))
+      return die_usage("--init %s", pmsg);
     if ((width && width != iw) || (height && height != ih)) {
       free(init_img);
       return die_usage("--init %s is %dx%d; --width/--height %lldx%lld differ "
@@ -366,7 +293,10 @@ int main(int argc, char **argv) {
     goto done;
   }
   double t_render = now_s() - ps.start;
-  if ((status = write_png(out, res.image, (int)width, (int)height))) goto done;
+  if (vtl_png_write(out, res.image, (int)width, (int)height, msg, sizeof msg)) {
+    status = die_usage("--out %s", msg);
+    goto done;
+  }
   fprintf(stderr, "vtl-render: %s: %lldx%lld, %d steps (%s), seed %llu: load %.2f s, "
           "render %.2f s on %s, peak device memory %.1f MiB\n", out, width,
           height, res.steps_run, sc.class_name, seed, t_load, t_render,
