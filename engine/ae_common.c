@@ -1,4 +1,4 @@
-/* ae_common.c — parameter tables and private kernels of the autoencoders
+/* ae_common.c — private kernels of the autoencoders
  * (contract: ae_common.h). */
 #include "ae_common.h"
 
@@ -9,87 +9,6 @@
 
 #include "ops.h"
 #include "runtime_int.h"
-
-/* ---- parameter table ---------------------------------------------------- */
-
-void vtl__ae_param_add(vtl__ae_params *ps, vtl_tensor *slot, int ndim,
-                       const int64_t *shape, const char *fmt, ...) {
-  if (ps->oom) return;
-  if (ps->n == ps->cap) {
-    size_t cap = ps->cap ? ps->cap * 2 : 64;
-    vtl__ae_param *p = realloc(ps->p, cap * sizeof *p);
-    if (!p) {
-      ps->oom = 1;
-      return;
-    }
-    ps->p = p;
-    ps->cap = cap;
-  }
-  vtl__ae_param *p = &ps->p[ps->n++];
-  memset(p, 0, sizeof *p);
-  p->slot = slot;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(p->key, sizeof p->key, fmt, ap);
-  va_end(ap);
-  p->ndim = ndim;
-  p->numel = 1;
-  for (int i = 0; i < ndim; i++) {
-    p->shape[i] = shape[i];
-    p->numel *= (size_t)shape[i];
-  }
-  p->off = ps->total;
-  ps->total += p->numel;
-}
-
-void vtl__ae_params_free(vtl__ae_params *ps) {
-  free(ps->p);
-  memset(ps, 0, sizeof *ps);
-}
-
-int vtl__ae_params_load(vtl_cl *cl, vtl_weights *w, vtl__ae_params *ps,
-                        vtl_tensor *arena, const char *what, char *msg,
-                        size_t msglen) {
-  if (ps->oom || ps->total == 0) {
-    snprintf(msg, msglen, "%s: out of memory", what);
-    return VTL_ENOMEM;
-  }
-  float *host = malloc(ps->total * sizeof *host);
-  if (!host) {
-    snprintf(msg, msglen, "%s: out of memory", what);
-    return VTL_ENOMEM;
-  }
-  int rc = vtl_tensor_alloc(cl, arena, 1, VTL_SHAPE((int64_t)ps->total));
-  if (rc) {
-    snprintf(msg, msglen, "%s weights (%zu floats): %s", what, ps->total,
-             vtl_cl_errmsg(cl));
-    free(host);
-    return rc;
-  }
-  snprintf(arena->name, sizeof arena->name, "%s", what);
-  for (size_t i = 0; i < ps->n && !rc; i++) {
-    vtl__ae_param *p = &ps->p[i];
-    rc = vtl_tensor_view(p->slot, arena, p->off, p->ndim, p->shape);
-    if (rc) {
-      snprintf(msg, msglen, "%s: %s", p->key, vtl_cl_errmsg(cl));
-      break;
-    }
-    size_t kl = strlen(p->key); /* a debug label: cut to fit */
-    if (kl >= sizeof p->slot->name) kl = sizeof p->slot->name - 1;
-    memcpy(p->slot->name, p->key, kl);
-    p->slot->name[kl] = '\0';
-    rc = vtl_weights_get_shaped(w, p->key, p->ndim, p->shape, host + p->off,
-                                msg, msglen);
-  }
-  if (!rc) rc = vtl_weights_check_unused(w, msg, msglen);
-  if (!rc) {
-    rc = vtl_tensor_write(cl, arena, host);
-    if (rc) snprintf(msg, msglen, "%s upload: %s", what, vtl_cl_errmsg(cl));
-  }
-  free(host);
-  if (rc) vtl_tensor_release(cl, arena);
-  return rc;
-}
 
 /* ---- private kernels ---------------------------------------------------- */
 

@@ -3,11 +3,11 @@
  * Dimension letters: B batch, T tokens, E hidden size, F MLP width
  * (intermediate_size), V vocabulary, P max positions, L layers, H heads.
  *
- * Parameters (STYLE.md 12): every weight is a view into one device buffer,
- * the arena, laid out in the order of params_list(); each field below names
- * its transformers checkpoint key (STYLE.md 13) and shape. Loading reads all
- * of them into one host staging array (vtl_weights_get_shaped converts
- * F16 / BF16 to float32) and writes the arena once.
+ * Parameters (STYLE.md 12): every weight is a view into the model's arenas,
+ * laid out in the order of params_list(); each field below names its
+ * transformers checkpoint key (STYLE.md 13) and shape. vtl__params_load
+ * (params.h) stages, stores (f32, or f16 for the linear weights) and
+ * uploads them.
  *
  * The layer functions (STYLE.md 11) are compositions of ops.h ops, whose
  * plain-C references the op tests hold them to; the token lookup is a row
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "params.h"
 #include "runtime_int.h"
 
 /* text_model.encoder.layers.<l>.* */
@@ -37,7 +38,7 @@ typedef struct {
 struct vtl_clip {
   vtl_cl *cl;                /* borrowed */
   vtl_clip_config cfg;
-  vtl_tensor arena;          /* [n] owns every weight below */
+  vtl__arenas arenas;        /* own every weight below */
   vtl_tensor tok_emb;        /* [V, E] text_model.embeddings.token_embedding.weight */
   vtl_tensor pos_emb;        /* [P, E] text_model.embeddings.position_embedding.weight */
   vtl_tensor final_w, final_b; /* [E] text_model.final_layer_norm.{weight,bias} */
@@ -89,14 +90,6 @@ static const struct {
 };
 #define N_TOP_PARAMS (sizeof top_params / sizeof top_params[0])
 
-typedef struct {
-  vtl_tensor *slot; /* the field the view goes to */
-  char key[128];    /* checkpoint key (diffusers / transformers name) */
-  int ndim;
-  int64_t shape[2];
-  size_t off, numel; /* in the arena, in elements */
-} param;
-
 static int shape_of(const vtl_clip_config *c, shape_code sh, int64_t *s) {
   int64_t E = c->hidden_size, F = c->intermediate_size;
   switch (sh) {
@@ -111,35 +104,26 @@ static int shape_of(const vtl_clip_config *c, shape_code sh, int64_t *s) {
   return 0;
 }
 
-/* Every parameter of clip (its config set), arena offsets assigned:
- * n = 4 + 16 L entries in *out (malloc'd), total elements in *total. */
-static int params_list(vtl_clip *clip, param **out, size_t *n,
-                       size_t *total) {
-  int L = clip->cfg.num_hidden_layers;
-  size_t count = N_TOP_PARAMS + (size_t)L * N_LAYER_PARAMS, i = 0, off = 0;
-  param *p = calloc(count, sizeof *p);
-  if (!p) return VTL_ENOMEM;
-  for (size_t t = 0; t < N_TOP_PARAMS; t++, i++) {
-    p[i].slot = (vtl_tensor *)((char *)clip + top_params[t].off);
-    snprintf(p[i].key, sizeof p[i].key, "%s", top_params[t].key);
-    p[i].ndim = shape_of(&clip->cfg, top_params[t].sh, p[i].shape);
+/* Every parameter of clip (its config set) into ps: 4 + 16 L entries. The
+ * embeddings are lookup tables (row copies, not GEMM operands): kept f32. */
+static void params_list(vtl_clip *clip, vtl__params *ps) {
+  int64_t sh[2];
+  for (size_t t = 0; t < N_TOP_PARAMS; t++) {
+    int nd = shape_of(&clip->cfg, top_params[t].sh, sh);
+    vtl__param_add(ps, (vtl_tensor *)((char *)clip + top_params[t].off), nd,
+                   sh, "%s", top_params[t].key);
+    if (top_params[t].sh == SH_VE || top_params[t].sh == SH_PE)
+      vtl__param_keep_f32(ps);
   }
-  for (int l = 0; l < L; l++)
-    for (size_t t = 0; t < N_LAYER_PARAMS; t++, i++) {
-      p[i].slot = (vtl_tensor *)((char *)&clip->layers[l] + layer_params[t].off);
-      snprintf(p[i].key, sizeof p[i].key, "text_model.encoder.layers.%d.%s", l,
-               layer_params[t].key);
-      p[i].ndim = shape_of(&clip->cfg, layer_params[t].sh, p[i].shape);
+  for (int l = 0; l < clip->cfg.num_hidden_layers; l++)
+    for (size_t t = 0; t < N_LAYER_PARAMS; t++) {
+      int nd = shape_of(&clip->cfg, layer_params[t].sh, sh);
+      vtl__param_add(ps,
+                     (vtl_tensor *)((char *)&clip->layers[l] +
+                                    layer_params[t].off),
+                     nd, sh, "text_model.encoder.layers.%d.%s", l,
+                     layer_params[t].key);
     }
-  for (i = 0; i < count; i++) {
-    p[i].numel = (size_t)p[i].shape[0] * (p[i].ndim > 1 ? (size_t)p[i].shape[1] : 1);
-    p[i].off = off;
-    off += p[i].numel;
-  }
-  *out = p;
-  *n = count;
-  *total = off;
-  return 0;
 }
 
 /* ---- load --------------------------------------------------------------- */
@@ -183,44 +167,11 @@ int vtl_clip_load(vtl_cl *cl, vtl_model_files *m, vtl_clip **out, char *msg,
   clip->layers = calloc((size_t)cfg->num_hidden_layers, sizeof *clip->layers);
   if (!clip->layers) return load_fail(clip, VTL_ENOMEM, msg, msglen, "%s", "out of memory");
 
-  param *p = NULL;
-  size_t n = 0, total = 0;
-  int rc = params_list(clip, &p, &n, &total);
-  if (rc) return load_fail(clip, rc, msg, msglen, "%s", "out of memory");
-  float *host = malloc(total * sizeof *host);
-  if (!host) {
-    free(p);
-    return load_fail(clip, VTL_ENOMEM, msg, msglen, "%s", "out of memory");
-  }
-  rc = vtl_tensor_alloc(cl, &clip->arena, 1, VTL_SHAPE((int64_t)total));
-  if (rc) {
-    snprintf(msg, msglen, "text encoder weights (%zu floats): %s", total,
-             vtl_cl_errmsg(cl));
-    goto done;
-  }
-  snprintf(clip->arena.name, sizeof clip->arena.name, "text_encoder");
-  for (size_t i = 0; i < n && !rc; i++) {
-    rc = vtl_tensor_view(p[i].slot, &clip->arena, p[i].off, p[i].ndim,
-                         p[i].shape);
-    if (rc) {
-      snprintf(msg, msglen, "%s: %s", p[i].key, vtl_cl_errmsg(cl));
-      break;
-    }
-    size_t kl = strlen(p[i].key); /* a debug label: cut to fit */
-    if (kl >= sizeof p[i].slot->name) kl = sizeof p[i].slot->name - 1;
-    memcpy(p[i].slot->name, p[i].key, kl);
-    p[i].slot->name[kl] = '\0';
-    rc = vtl_weights_get_shaped(w, p[i].key, p[i].ndim, p[i].shape,
-                                host + p[i].off, msg, msglen);
-  }
-  if (!rc) rc = vtl_weights_check_unused(w, msg, msglen);
-  if (!rc) {
-    rc = vtl_tensor_write(cl, &clip->arena, host);
-    if (rc) snprintf(msg, msglen, "text encoder upload: %s", vtl_cl_errmsg(cl));
-  }
-done:
-  free(host);
-  free(p);
+  vtl__params ps = {0};
+  params_list(clip, &ps);
+  int rc = vtl__params_load(cl, w, &ps, &clip->arenas, "text_encoder", msg,
+                            msglen);
+  vtl__params_free(&ps);
   if (rc) return load_fail(clip, rc, msg, msglen, NULL, NULL);
   *out = clip;
   return 0;
@@ -228,7 +179,7 @@ done:
 
 void vtl_clip_free(vtl_clip *clip) {
   if (!clip) return;
-  vtl_tensor_release(clip->cl, &clip->arena);
+  vtl__arenas_free(clip->cl, &clip->arenas);
   free(clip->layers);
   free(clip);
 }

@@ -983,6 +983,11 @@ int vtl_weights_check_unused(const vtl_weights *w, char *msg,
   return 0;
 }
 
+void vtl_weights_drop_pages(vtl_weights *w) {
+  for (int f = 0; w && w->present && f < w->nfiles; f++)
+    vtl_st_drop_pages(w->files[f]->st);
+}
+
 size_t vtl_weights_count(const vtl_weights *w) {
   size_t n = 0;
   for (int f = 0; w && w->present && f < w->nfiles; f++)

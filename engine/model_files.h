@@ -255,6 +255,10 @@ int vtl_weights_get_shaped(vtl_weights *w, const char *name, int ndim,
  * naming how many and the first: the checkpoint holds weights this
  * architecture does not use, so the config does not describe it. */
 int vtl_weights_check_unused(const vtl_weights *w, char *msg, size_t msglen);
+/* Gives the resident pages of the component's files back (vtl_st_drop_pages)
+ * once its weights are uploaded; reading again still works (the pages
+ * fault back in). Lowers the loaders' peak RSS. */
+void vtl_weights_drop_pages(vtl_weights *w);
 /* Stored tensors of the component, and the key of the i-th (diffusers
  * sources: the diffusers names; LDM sources: the original keys). */
 size_t vtl_weights_count(const vtl_weights *w);

@@ -110,13 +110,16 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                       (size_t)Ci * P, (int)P, 0.0f, y, 0, (size_t)Co * P,
                       (int)P, &ep);
   {
+    /* an f16 weight is widened once here, not once per chunk */
+    vtl_tensor ww;
+    VTL__TRY(vtl__widen(cl, &w, &ww));
     size_t chunk = vtl__conv_col_chunk / K;
     if (chunk >= (size_t)OW) chunk -= chunk % OW; /* whole rows if we can */
     if (chunk < 1) chunk = 1;
     if (chunk > P) chunk = P;
     vtl_tensor col;
-    VTL__TRY(vtl_tensor_alloc(cl, &col, 2, VTL_SHAPE((int64_t)K, (int64_t)chunk)));
-    int rc = 0;
+    int rc = vtl_tensor_alloc(cl, &col, 2,
+                              VTL_SHAPE((int64_t)K, (int64_t)chunk));
     for (int n = 0; n < N && rc == 0; n++)
       for (size_t p0 = 0; p0 < P && rc == 0; p0 += chunk) {
         int np = (int)(P - p0 < chunk ? P - p0 : chunk);
@@ -128,6 +131,7 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                           (int)P, &ep);
       }
     vtl_tensor_release(cl, &col);
+    vtl_tensor_release(cl, &ww);
     return rc;
   }
 }

@@ -1,6 +1,9 @@
 /* op_gemm.c — GEMM and linear layers, and vtl__sgemm: the one place where a
  * matrix product goes to CLBlast (VTL_BACKEND_CL) or to OpenBLAS on mapped
  * buffers (VTL_BACKEND_HOST). conv2d and attention come through here too.
+ * An f16 operand (a stored weight, runtime.h "Weight storage") is widened
+ * into pooled f32 scratch by vtl__widen before the product; the product
+ * itself is always f32.
  *
  * Why two backends (NOTES.md, measured on PoCL, 2 cores): CLBlast's SGEMM
  * untuned runs at ~12 GFLOP/s, cblas_sgemm on the zero-copy mapped
@@ -12,6 +15,7 @@
 #include <cblas.h>
 #include <clblast_c.h>
 #include <math.h>
+#include <string.h>
 
 static int clblast_fail(vtl_cl *cl, CLBlastStatusCode st) {
   if (st > -1000) return vtl__check(cl, (cl_int)st, "CLBlastSgemm");
@@ -22,14 +26,40 @@ static int clblast_fail(vtl_cl *cl, CLBlastStatusCode st) {
                    "CLBlastSgemm: CLBlast status %d", (int)st);
 }
 
-int vtl__sgemm(vtl_cl *cl, int batch, int ta, int tb, int m, int n, int k,
-               float alpha, const vtl_tensor *a, size_t a_off,
-               size_t a_stride, int lda, const vtl_tensor *b, size_t b_off,
-               size_t b_stride, int ldb, float beta, const vtl_tensor *c,
-               size_t c_off, size_t c_stride, int ldc,
-               const vtl__epilogue *ep) {
-  if (m <= 0 || n <= 0 || batch <= 0) return 0;
-  if (ep && !ep->bias && ep->act == VTL_ACT_NONE) ep = NULL;
+#define ARG_MEM(t) sizeof(cl_mem), &(t)->buf
+#define ARG(v) sizeof(v), &(v)
+
+int vtl__widen(vtl_cl *cl, const vtl_tensor **t, vtl_tensor *scratch) {
+  memset(scratch, 0, sizeof *scratch);
+  const vtl_tensor *h = *t;
+  if (h->type == VTL_F32) return 0;
+  size_t n = vtl_tensor_numel(h);
+  VTL__REQUIRE(cl, h->type == VTL_F16 && n <= VTL__MAX_ELEMS,
+               "widen: '%s' is neither f32 nor f16, or too large", h->name);
+  VTL__TRY(vtl_tensor_alloc(cl, scratch, h->ndim, h->shape));
+  cl_kernel k;
+  cl_ulong yo = scratch->off, xo = h->off;
+  cl_int ni = (cl_int)n;
+  int rc = vtl__kernel(cl, VTL_PROG_CONVERT, "half_to_float", &k);
+  if (rc == 0)
+    rc = vtl__args(cl, k, "half_to_float", ARG_MEM(scratch), ARG(yo),
+                   ARG_MEM(h), ARG(xo), ARG(ni), (size_t)0);
+  size_t gws = vtl__gws(cl, n), lws = vtl__wgs(cl);
+  if (rc == 0) rc = vtl__launch(cl, k, "half_to_float", 1, &gws, &lws);
+  if (rc) {
+    vtl_tensor_release(cl, scratch);
+    return rc;
+  }
+  *t = scratch;
+  return 0;
+}
+
+static int sgemm_f32(vtl_cl *cl, int batch, int ta, int tb, int m, int n,
+                     int k, float alpha, const vtl_tensor *a, size_t a_off,
+                     size_t a_stride, int lda, const vtl_tensor *b,
+                     size_t b_off, size_t b_stride, int ldb, float beta,
+                     const vtl_tensor *c, size_t c_off, size_t c_stride,
+                     int ldc, const vtl__epilogue *ep) {
   if (vtl_cl_backend(cl) == VTL_BACKEND_HOST) {
     const vtl_tensor *ts[4] = {a, b, c, ep ? ep->bias : NULL};
     float *p[4];
@@ -63,6 +93,29 @@ int vtl__sgemm(vtl_cl *cl, int batch, int ta, int tb, int m, int n, int k,
       VTL__TRY(vtl__epilogue_cl(cl, c, c_off + i * c_stride, ldc, m, n, ep));
   }
   return 0;
+}
+
+int vtl__sgemm(vtl_cl *cl, int batch, int ta, int tb, int m, int n, int k,
+               float alpha, const vtl_tensor *a, size_t a_off,
+               size_t a_stride, int lda, const vtl_tensor *b, size_t b_off,
+               size_t b_stride, int ldb, float beta, const vtl_tensor *c,
+               size_t c_off, size_t c_stride, int ldc,
+               const vtl__epilogue *ep) {
+  if (m <= 0 || n <= 0 || batch <= 0) return 0;
+  if (ep && !ep->bias && ep->act == VTL_ACT_NONE) ep = NULL;
+  VTL__REQUIRE(cl, c->type == VTL_F32 && (!ep || !ep->bias ||
+                                          ep->bias->type == VTL_F32),
+               "sgemm: the output and the bias must be f32");
+  vtl_tensor wa, wb;
+  int rc = vtl__widen(cl, &a, &wa);
+  if (rc == 0) rc = vtl__widen(cl, &b, &wb);
+  else memset(&wb, 0, sizeof wb);
+  if (rc == 0)
+    rc = sgemm_f32(cl, batch, ta, tb, m, n, k, alpha, a, a_off, a_stride, lda,
+                   b, b_off, b_stride, ldb, beta, c, c_off, c_stride, ldc, ep);
+  vtl_tensor_release(cl, &wa);
+  vtl_tensor_release(cl, &wb);
+  return rc;
 }
 
 /* ---- gemm ------------------------------------------------------------ */

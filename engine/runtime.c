@@ -29,6 +29,8 @@ struct vtl_cl {
   char platform_version[128];     /* CL_PLATFORM_VERSION */
   int is_cpu;                     /* CL_DEVICE_TYPE_CPU: the host CPU */
   vtl_backend backend;            /* never AUTO after init */
+  int has_fp16;                   /* CL_DEVICE_EXTENSIONS has cl_khr_fp16 */
+  vtl_weights_store weights;      /* never AUTO after init */
   size_t wgs;                     /* work-group size for 1-D kernels */
   char cache_dir[PATH_MAX];       /* "" : no binary cache */
   char options[256];              /* build options of every embedded program */
@@ -291,6 +293,32 @@ static vtl_backend backend_for(const vtl_cl *cl, vtl_backend asked) {
   return cl->is_cpu ? VTL_BACKEND_HOST : VTL_BACKEND_CL;
 }
 
+/* How weights are stored, from the backend and the device: the one place
+ * this is decided. f16 needs the CL backend (OpenBLAS multiplies f32 in
+ * place) and a device that does f16 natively; forcing it works anywhere. */
+static vtl_weights_store weights_for(const vtl_cl *cl, vtl_weights_store asked) {
+  if (asked != VTL_WEIGHTS_AUTO) return asked;
+  const char *env = getenv("VTL_WEIGHTS");
+  if (env && strcmp(env, "f16") == 0) return VTL_WEIGHTS_F16;
+  if (env && strcmp(env, "f32") == 0) return VTL_WEIGHTS_F32;
+  return cl->backend == VTL_BACKEND_CL && cl->has_fp16 ? VTL_WEIGHTS_F16
+                                                        : VTL_WEIGHTS_F32;
+}
+
+static int device_has_fp16(cl_device_id dev) {
+  size_t len = 0;
+  if (clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, 0, NULL, &len) != CL_SUCCESS)
+    return 0;
+  char *ext = malloc(len + 1);
+  if (!ext) return 0;
+  int has = clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, len, ext, NULL) ==
+            CL_SUCCESS;
+  ext[has ? len : 0] = 0;
+  has = strstr(ext, "cl_khr_fp16") != NULL;
+  free(ext);
+  return has;
+}
+
 static void default_cache_dir(char *out, size_t len) {
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   if (xdg && *xdg) snprintf(out, len, "%s/vtl", xdg);
@@ -338,6 +366,8 @@ int vtl_cl_init(vtl_cl **out, const vtl_cl_options *opts, char *msg,
                     sizeof cl->platform_version - 1, cl->platform_version,
                     NULL);
   cl->backend = backend_for(cl, opts->backend);
+  cl->has_fp16 = device_has_fp16(cl->device);
+  cl->weights = weights_for(cl, opts->weights);
   if (opts->profile >= 0) cl->profile = opts->profile;
   else {
     const char *p = getenv("VTL_CL_PROFILE");
@@ -389,6 +419,11 @@ void vtl_cl_set_backend(vtl_cl *cl, vtl_backend b) {
                     ? (cl->is_cpu ? VTL_BACKEND_HOST : VTL_BACKEND_CL)
                     : b;
 }
+vtl_weights_store vtl_cl_weights(const vtl_cl *cl) { return cl->weights; }
+const char *vtl_cl_weights_name(const vtl_cl *cl) {
+  return cl->weights == VTL_WEIGHTS_F16 ? "f16" : "f32";
+}
+int vtl_cl_has_fp16(const vtl_cl *cl) { return cl->has_fp16; }
 size_t vtl__wgs(const vtl_cl *cl) { return cl->wgs; }
 void vtl_cl_build_counts(const vtl_cl *cl, int *src, int *cache) {
   if (src) *src = cl->builds_source;
@@ -870,6 +905,11 @@ int vtl__map(vtl_cl *cl, vtl__mapping *m, int n, const vtl_tensor *const *t,
       ptr[i] = NULL;
       continue;
     }
+    if (t[i]->type != VTL_F32) {
+      vtl__unmap(cl, m);
+      return vtl__fail(cl, VTL_EINVAL, "vtl__map: '%s' is f16; the host "
+                       "backend reads f32 only", t[i]->name);
+    }
     float *host = cl->host_in_place ? host_of(cl, t[i]->buf) : NULL;
     if (host) {
       ptr[i] = host + t[i]->off;
@@ -914,6 +954,12 @@ int vtl__unmap(vtl_cl *cl, vtl__mapping *m) {
 
 /* ---- tensors -------------------------------------------------------- */
 
+size_t vtl_type_size(vtl_type type) { return type == VTL_F16 ? 2 : 4; }
+
+size_t vtl_tensor_bytes(const vtl_tensor *t) {
+  return vtl_tensor_numel(t) * vtl_type_size(t->type);
+}
+
 size_t vtl_tensor_numel(const vtl_tensor *t) {
   size_t n = 1;
   for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i];
@@ -931,14 +977,19 @@ int vtl_tensor_set_shape(vtl_tensor *t, int ndim, const int64_t *shape) {
 
 int vtl_tensor_alloc(vtl_cl *cl, vtl_tensor *t, int ndim,
                      const int64_t *shape) {
+  return vtl_tensor_alloc_as(cl, t, VTL_F32, ndim, shape);
+}
+
+int vtl_tensor_alloc_as(vtl_cl *cl, vtl_tensor *t, vtl_type type, int ndim,
+                        const int64_t *shape) {
   memset(t, 0, sizeof *t);
   if (vtl_tensor_set_shape(t, ndim, shape) < 0)
     return vtl__fail(cl, VTL_EINVAL, "vtl_tensor_alloc: bad shape");
+  t->type = type;
   size_t got;
-  int rc = vtl__buf_get(cl, vtl_tensor_numel(t) * sizeof(float), &t->buf,
-                        &got);
+  int rc = vtl__buf_get(cl, vtl_tensor_bytes(t), &t->buf, &got);
   if (rc < 0) return rc;
-  t->buf_elems = got / sizeof(float);
+  t->buf_elems = got / vtl_type_size(type);
   t->owner = 1;
   return 0;
 }
@@ -960,6 +1011,23 @@ int vtl_tensor_view(vtl_tensor *v, const vtl_tensor *base, size_t off,
   return 0;
 }
 
+int vtl_tensor_view_as(vtl_tensor *v, const vtl_tensor *base, vtl_type type,
+                       size_t byte_off, int ndim, const int64_t *shape) {
+  size_t es = vtl_type_size(type), base_at = base->off * vtl_type_size(base->type);
+  if ((base_at + byte_off) % es) return VTL_EINVAL;
+  vtl_tensor r = *base;
+  r.type = type;
+  if (vtl_tensor_set_shape(&r, ndim, shape) < 0) return VTL_EINVAL;
+  if (byte_off + vtl_tensor_bytes(&r) > vtl_tensor_bytes(base))
+    return VTL_ERANGE;
+  r.off = (base_at + byte_off) / es;
+  r.buf_elems = base->buf_elems * vtl_type_size(base->type) / es;
+  r.owner = 0;
+  r.name[0] = 0;
+  *v = r;
+  return 0;
+}
+
 int vtl_tensor_reshape(vtl_tensor *t, int ndim, const int64_t *shape) {
   vtl_tensor r = *t;
   if (vtl_tensor_set_shape(&r, ndim, shape) < 0 ||
@@ -969,19 +1037,17 @@ int vtl_tensor_reshape(vtl_tensor *t, int ndim, const int64_t *shape) {
   return 0;
 }
 
-int vtl_tensor_write(vtl_cl *cl, const vtl_tensor *t, const float *src) {
+int vtl_tensor_write(vtl_cl *cl, const vtl_tensor *t, const void *src) {
   cl_int err = clEnqueueWriteBuffer(cl->queue, t->buf, CL_TRUE,
-                                    t->off * sizeof(float),
-                                    vtl_tensor_numel(t) * sizeof(float), src,
-                                    0, NULL, NULL);
+                                    t->off * vtl_type_size(t->type),
+                                    vtl_tensor_bytes(t), src, 0, NULL, NULL);
   return vtl__check(cl, err, "clEnqueueWriteBuffer");
 }
 
-int vtl_tensor_read(vtl_cl *cl, const vtl_tensor *t, float *dst) {
+int vtl_tensor_read(vtl_cl *cl, const vtl_tensor *t, void *dst) {
   cl_int err = clEnqueueReadBuffer(cl->queue, t->buf, CL_TRUE,
-                                   t->off * sizeof(float),
-                                   vtl_tensor_numel(t) * sizeof(float), dst,
-                                   0, NULL, NULL);
+                                   t->off * vtl_type_size(t->type),
+                                   vtl_tensor_bytes(t), dst, 0, NULL, NULL);
   return vtl__check(cl, err, "clEnqueueReadBuffer");
 }
 

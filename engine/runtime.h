@@ -26,6 +26,17 @@
  * mapping (about 100 us saved per GEMM on PoCL); $VTL_HOST_IN_PLACE=0 turns
  * that off (mapping as on other CPU devices).
  *
+ * Weight storage (decided here and nowhere else, vtl_cl_weights): the
+ * large matrices of a model (conv and linear weights, the operands that go
+ * through the GEMM) are stored as f16 where the backend is CL and the device
+ * reports cl_khr_fp16 (GPUs), as f32 otherwise (PoCL on CPUs has no
+ * cl_khr_fp16, and OpenBLAS on the host backend multiplies f32). Compute
+ * stays f32: the GEMM widens an f16 operand into pooled f32 scratch first
+ * (op_gemm.c). opts->weights or $VTL_WEIGHTS=f16|f32 overrides the choice;
+ * forcing f16 works on any device, extension or not (storing halves and
+ * reading them with vload_half is core OpenCL 1.2), which is how the tests
+ * run the f16 path on PoCL.
+ *
  * Programs: each engine/kernels/<family>.cl is one program, embedded in the
  * library at build time (engine/embed_kernels.cmake), built on first use and
  * kept for the life of the handle. Built binaries are cached on disk in
@@ -73,11 +84,18 @@ typedef enum {
   VTL_BACKEND_HOST      /* OpenBLAS on mapped buffers for the GEMM-heavy ops */
 } vtl_backend;
 
+typedef enum {
+  VTL_WEIGHTS_AUTO = 0, /* from backend and cl_khr_fp16 (runtime.c) */
+  VTL_WEIGHTS_F32,
+  VTL_WEIGHTS_F16       /* conv / linear weights as halves */
+} vtl_weights_store;
+
 typedef struct {
   const char *device;    /* "P:D" or name substring; NULL: $VTL_CL_DEVICE */
   vtl_backend backend;   /* AUTO: $VTL_BACKEND, else by device type */
   int profile;           /* 1 on, 0 off, -1: $VTL_CL_PROFILE */
   const char *cache_dir; /* NULL: XDG default; "": no binary cache */
+  vtl_weights_store weights; /* AUTO: $VTL_WEIGHTS, else by device */
 } vtl_cl_options;
 
 /* Fills defaults (everything from the environment). */
@@ -107,6 +125,11 @@ int vtl_cl_is_host_cpu(const vtl_cl *cl);          /* CL_DEVICE_TYPE_CPU */
 vtl_backend vtl_cl_backend(const vtl_cl *cl);       /* never AUTO */
 /* Forces a backend (tests, benchmarks); AUTO goes back to the device's. */
 void vtl_cl_set_backend(vtl_cl *cl, vtl_backend b);
+/* How the model loaders store conv / linear weights (never AUTO), and its
+ * name ("f16" / "f32"). Fixed at init: loaded models keep what they got. */
+vtl_weights_store vtl_cl_weights(const vtl_cl *cl);
+const char *vtl_cl_weights_name(const vtl_cl *cl);
+int vtl_cl_has_fp16(const vtl_cl *cl); /* the device reports cl_khr_fp16 */
 
 /* Blocks until every queued command has finished (clFinish). */
 int vtl_cl_finish(vtl_cl *cl);

@@ -25,7 +25,8 @@
   X(ELEMENTWISE, "elementwise")                                              \
   X(NORM,        "norm")                                                     \
   X(CONV,        "conv")                                                     \
-  X(ATTENTION,   "attention")
+  X(ATTENTION,   "attention")                                             \
+  X(CONVERT,     "convert")
 
 typedef enum {
 #define X(id, file) VTL_PROG_##id,
@@ -98,7 +99,8 @@ typedef struct {
 /* For i in 0..batch-1:
  *   C_i = act(alpha * op(A_i) * op(B_i) + beta * C_i + bias)
  * with X_i at x_off + i * x_stride; row-major, offsets in elements from each
- * tensor's first element; ep may be NULL. The one GEMM entry point of the
+ * tensor's first element; ep may be NULL. A and B may be F16 (widened by
+ * vtl__widen first); C and the bias must be F32. The one GEMM entry point of the
  * engine (op_gemm.c): CLBlast + a bias_act_mat kernel on VTL_BACKEND_CL,
  * cblas_sgemm + a C loop on mapped buffers (mapped once for the whole batch)
  * on VTL_BACKEND_HOST. */
@@ -108,6 +110,12 @@ int vtl__sgemm(vtl_cl *cl, int batch, int trans_a, int trans_b, int m, int n,
                size_t b_stride, int ldb, float beta, const vtl_tensor *c,
                size_t c_off, size_t c_stride, int ldc,
                const vtl__epilogue *ep);
+/* The f32 operand of a GEMM: *t itself when it is F32; when it is F16
+ * (a stored weight), a pooled f32 tensor of the same shape in *scratch,
+ * converted by convert.cl half_to_float (on both backends), and *t then
+ * points at it. Release *scratch after the product (a no-op when unused:
+ * it is zeroed). The one place weights are widened (op_gemm.c). */
+int vtl__widen(vtl_cl *cl, const vtl_tensor **t, vtl_tensor *scratch);
 /* The epilogue's two halves (op_elementwise.c). */
 int vtl__epilogue_cl(vtl_cl *cl, const vtl_tensor *c, size_t c_off, int ldc,
                      int m, int n, const vtl__epilogue *ep);

@@ -54,6 +54,7 @@
  *
  * Names are kept (in a strmap, also the lookup index); the JSON is freed.
  */
+#define _DEFAULT_SOURCE /* madvise (MADV_DONTNEED: posix_madvise ignores it) */
 #include "safetensors.h"
 
 #include <errno.h>
@@ -138,6 +139,27 @@ float vtl_bf16_to_f32(uint16_t b) {
   float f;
   memcpy(&f, &bits, 4);
   return f;
+}
+
+uint16_t vtl_f32_to_f16(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+  uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
+  if (exp == 255) /* inf stays inf; NaN stays a (quiet) NaN */
+    return sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0);
+  int e = (int)exp - 127 + 15; /* rebias 127 -> 15 */
+  if (e >= 31) return sign | 0x7c00u; /* past 65504 after rounding: inf */
+  uint32_t m = man | 0x800000u;     /* 24 significant bits */
+  int shift = e > 0 ? 13 : 14 - e;  /* bits dropped (subnormal: more) */
+  if (exp == 0 || shift > 24) return sign; /* below half the least subnormal */
+  uint32_t kept = m >> shift, rest = m & ((1u << shift) - 1),
+           half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (kept & 1))) kept++; /* nearest even */
+  /* normal: the implicit bit lands on the exponent, and a carry out of the
+   * mantissa rounds up to the next binade (or inf) by itself */
+  return sign | (uint16_t)(e > 0 ? ((uint32_t)e << 10) + kept - 0x400u
+                                 : kept);
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -481,6 +503,10 @@ void vtl_st_close(vtl_st_file *f) {
   free(f->tensors);
   free(f->path);
   free(f);
+}
+
+void vtl_st_drop_pages(vtl_st_file *f) {
+  if (f && f->map) madvise(f->map, f->size, MADV_DONTNEED);
 }
 
 /* ---- lookup -------------------------------------------------------------- */

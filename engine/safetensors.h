@@ -79,6 +79,11 @@ int vtl_st_open(vtl_st_file **out, const char *path, char *msg,
  * the file (it is not copied). label names the bytes in messages. */
 int vtl_st_open_memory(vtl_st_file **out, const void *data, size_t size,
                        const char *label, char *msg, size_t msglen);
+/* Gives the mapping's resident pages back (madvise MADV_DONTNEED) once the
+ * caller has copied what it needs: the mapping stays valid, and a later
+ * read faults the pages in again from the file. Lowers peak RSS when a
+ * model's weights have been uploaded. Borrowed memory: a no-op. */
+void vtl_st_drop_pages(vtl_st_file *f);
 /* Unmaps and frees. Every vtl_st_tensor pointer of f dies with it. NULL is
  * a no-op. */
 void vtl_st_close(vtl_st_file *f);
@@ -114,5 +119,8 @@ size_t vtl_st_dtype_size(vtl_st_dtype d);
 /* Exact conversions of one value. */
 float vtl_f16_to_f32(uint16_t h);
 float vtl_bf16_to_f32(uint16_t b);
+/* float32 -> IEEE binary16, rounded to nearest even (subnormals, overflow to
+ * inf, NaN kept a NaN). */
+uint16_t vtl_f32_to_f16(float f);
 
 #endif /* VTL_SAFETENSORS_H */

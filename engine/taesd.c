@@ -1,5 +1,5 @@
 /* taesd.c — AutoencoderTiny (contract and model: taesd.h). Weights: one
- * arena, registered by walking the config (ae_common.h). */
+ * arena, registered by walking the config (params.h). */
 #include "taesd.h"
 
 #include <stdio.h>
@@ -28,7 +28,7 @@ struct vtl_taesd {
   vtl_cl *cl;                /* borrowed */
   vtl_taesd_config cfg;
   vtl__ae_kernels k;
-  vtl_tensor arena;
+  vtl__arenas arenas; /* own every weight */
   tiny_stage enc[VTL_MAX_LEVELS];
   vtl_tensor enc_out_w, enc_out_b;  /* [L, C, 3, 3], [L] the last layer */
   vtl_tensor dec_in_w, dec_in_b;    /* [C, L, 3, 3], [C] decoder.layers.0 */
@@ -37,26 +37,26 @@ struct vtl_taesd {
 
 /* ---- parameters --------------------------------------------------------- */
 
-static void add_conv(vtl__ae_params *ps, vtl_tensor *w, vtl_tensor *b,
+static void add_conv(vtl__params *ps, vtl_tensor *w, vtl_tensor *b,
                      int co, int ci, const char *coder, int layer) {
-  vtl__ae_param_add(ps, w, 4, VTL_DIMS(co, ci, 3, 3), "%s.layers.%d.weight",
+  vtl__param_add(ps, w, 4, VTL_DIMS(co, ci, 3, 3), "%s.layers.%d.weight",
                     coder, layer);
   if (b)
-    vtl__ae_param_add(ps, b, 1, VTL_DIMS(co), "%s.layers.%d.bias", coder,
+    vtl__param_add(ps, b, 1, VTL_DIMS(co), "%s.layers.%d.bias", coder,
                       layer);
 }
 
-static void add_block(vtl__ae_params *ps, tiny_block *bl, int C,
+static void add_block(vtl__params *ps, tiny_block *bl, int C,
                       const char *coder, int layer) {
   for (int i = 0; i < 3; i++) {
-    vtl__ae_param_add(ps, &bl->w[i], 4, VTL_DIMS(C, C, 3, 3),
+    vtl__param_add(ps, &bl->w[i], 4, VTL_DIMS(C, C, 3, 3),
                       "%s.layers.%d.conv.%d.weight", coder, layer, 2 * i);
-    vtl__ae_param_add(ps, &bl->b[i], 1, VTL_DIMS(C),
+    vtl__param_add(ps, &bl->b[i], 1, VTL_DIMS(C),
                       "%s.layers.%d.conv.%d.bias", coder, layer, 2 * i);
   }
 }
 
-static void params_list(vtl_taesd *t, vtl__ae_params *ps) {
+static void params_list(vtl_taesd *t, vtl__params *ps) {
   const vtl_taesd_config *c = &t->cfg;
   int layer = 0; /* nn.Sequential index */
   for (int i = 0; i < c->num_encoder_levels; i++) {
@@ -145,12 +145,12 @@ int vtl_taesd_load(vtl_cl *cl, vtl_model_files *m, vtl_taesd **out,
     if (!t->dec[i].blocks) rc = VTL_ENOMEM;
   }
   if (rc) snprintf(msg, msglen, "out of memory");
-  vtl__ae_params ps = {0};
+  vtl__params ps = {0};
   if (!rc) {
     params_list(t, &ps);
-    rc = vtl__ae_params_load(cl, w, &ps, &t->arena, "taesd", msg, msglen);
+    rc = vtl__params_load(cl, w, &ps, &t->arenas, "taesd", msg, msglen);
   }
-  vtl__ae_params_free(&ps);
+  vtl__params_free(&ps);
   if (!rc) rc = vtl__ae_kernels_init(cl, &t->k, msg, msglen);
   if (rc) {
     vtl_taesd_free(t);
@@ -163,7 +163,7 @@ int vtl_taesd_load(vtl_cl *cl, vtl_model_files *m, vtl_taesd **out,
 void vtl_taesd_free(vtl_taesd *t) {
   if (!t) return;
   vtl__ae_kernels_free(&t->k);
-  vtl_tensor_release(t->cl, &t->arena);
+  vtl__arenas_free(t->cl, &t->arenas);
   for (int i = 0; i < VTL_MAX_LEVELS; i++) {
     free(t->enc[i].blocks);
     free(t->dec[i].blocks);

@@ -3,10 +3,8 @@
  *
  * Parameters (STYLE.md 12): every weight is a view into an arena. The list
  * of weights is built from the config alone (register_all: one entry per
- * diffusers key with the shape diffusers' constructors give it), then the
- * entries are packed in order into arenas of at most ARENA_FLOATS floats
- * each (one buffer per model would exceed the per-allocation limit of many
- * devices at SD sizes), each arena staged on the host and written once.
+ * diffusers key with the shape diffusers' constructors give it), then
+ * packed, stored (f32 or f16) and uploaded by vtl__params_load (params.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,124 +14,71 @@
 #include "unet_int.h"
 #include "vtl_error.h"
 
-#define ARENA_FLOATS ((size_t)64 << 20) /* 256 MiB */
-
-typedef struct {
-  vtl_tensor *slot;
-  char key[192];
-  int ndim;
-  int64_t shape[4];
-  size_t numel, off; /* off: in its arena */
-  int arena;
-} u_param;
-
-typedef struct {
-  u_param *p;
-  size_t n, cap;
-  int err; /* VTL_ENOMEM / VTL_ETOOLONG once something failed */
-} u_reg;
-
-static void reg(u_reg *r, vtl_tensor *slot, int ndim, const int64_t *shape,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void reg(u_reg *r, vtl_tensor *slot, int ndim, const int64_t *shape,
-                const char *fmt, ...) {
-  if (r->err) return;
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? 2 * r->cap : 256;
-    u_param *p = realloc(r->p, cap * sizeof *p);
-    if (!p) {
-      r->err = VTL_ENOMEM;
-      return;
-    }
-    r->p = p;
-    r->cap = cap;
-  }
-  u_param *q = &r->p[r->n];
-  memset(q, 0, sizeof *q);
-  va_list ap;
-  va_start(ap, fmt);
-  int kn = vsnprintf(q->key, sizeof q->key, fmt, ap);
-  va_end(ap);
-  if (kn < 0 || (size_t)kn >= sizeof q->key) {
-    r->err = VTL_ETOOLONG;
-    return;
-  }
-  q->slot = slot;
-  q->ndim = ndim;
-  q->numel = 1;
-  for (int i = 0; i < ndim; i++) {
-    q->shape[i] = shape[i];
-    q->numel *= (size_t)shape[i];
-  }
-  r->n++;
-}
-
 #define S1(a) 1, VTL_SHAPE(a)
 #define S2(a, b) 2, VTL_SHAPE(a, b)
 #define S4(a, b, c, d) 4, VTL_SHAPE(a, b, c, d)
 
-static void reg_resnet(u_reg *r, u_resnet *rs, const char *pre, int ci,
+static void reg_resnet(vtl__params *r, u_resnet *rs, const char *pre, int ci,
                        int co, int tt) {
   rs->ci = ci;
   rs->co = co;
   rs->shortcut = ci != co;
-  reg(r, &rs->n1_w, S1(ci), "%snorm1.weight", pre);
-  reg(r, &rs->n1_b, S1(ci), "%snorm1.bias", pre);
-  reg(r, &rs->c1_w, S4(co, ci, 3, 3), "%sconv1.weight", pre);
-  reg(r, &rs->c1_b, S1(co), "%sconv1.bias", pre);
-  reg(r, &rs->t_w, S2(co, tt), "%stime_emb_proj.weight", pre);
-  reg(r, &rs->t_b, S1(co), "%stime_emb_proj.bias", pre);
-  reg(r, &rs->n2_w, S1(co), "%snorm2.weight", pre);
-  reg(r, &rs->n2_b, S1(co), "%snorm2.bias", pre);
-  reg(r, &rs->c2_w, S4(co, co, 3, 3), "%sconv2.weight", pre);
-  reg(r, &rs->c2_b, S1(co), "%sconv2.bias", pre);
+  vtl__param_add(r, &rs->n1_w, S1(ci), "%snorm1.weight", pre);
+  vtl__param_add(r, &rs->n1_b, S1(ci), "%snorm1.bias", pre);
+  vtl__param_add(r, &rs->c1_w, S4(co, ci, 3, 3), "%sconv1.weight", pre);
+  vtl__param_add(r, &rs->c1_b, S1(co), "%sconv1.bias", pre);
+  vtl__param_add(r, &rs->t_w, S2(co, tt), "%stime_emb_proj.weight", pre);
+  vtl__param_add(r, &rs->t_b, S1(co), "%stime_emb_proj.bias", pre);
+  vtl__param_add(r, &rs->n2_w, S1(co), "%snorm2.weight", pre);
+  vtl__param_add(r, &rs->n2_b, S1(co), "%snorm2.bias", pre);
+  vtl__param_add(r, &rs->c2_w, S4(co, co, 3, 3), "%sconv2.weight", pre);
+  vtl__param_add(r, &rs->c2_b, S1(co), "%sconv2.bias", pre);
   if (rs->shortcut) {
-    reg(r, &rs->sc_w, S4(co, ci, 1, 1), "%sconv_shortcut.weight", pre);
-    reg(r, &rs->sc_b, S1(co), "%sconv_shortcut.bias", pre);
+    vtl__param_add(r, &rs->sc_w, S4(co, ci, 1, 1), "%sconv_shortcut.weight", pre);
+    vtl__param_add(r, &rs->sc_b, S1(co), "%sconv_shortcut.bias", pre);
   }
 }
 
-static void reg_xformer(u_reg *r, u_xformer *x, const char *pre, int c,
+static void reg_xformer(vtl__params *r, u_xformer *x, const char *pre, int c,
                         int heads, int layers, int dc, bool linear) {
   x->c = c;
   x->heads = heads;
   x->layers = layers;
-  reg(r, &x->norm_w, S1(c), "%snorm.weight", pre);
-  reg(r, &x->norm_b, S1(c), "%snorm.bias", pre);
+  vtl__param_add(r, &x->norm_w, S1(c), "%snorm.weight", pre);
+  vtl__param_add(r, &x->norm_b, S1(c), "%snorm.bias", pre);
   if (linear) {
-    reg(r, &x->pin_w, S2(c, c), "%sproj_in.weight", pre);
-    reg(r, &x->pout_w, S2(c, c), "%sproj_out.weight", pre);
+    vtl__param_add(r, &x->pin_w, S2(c, c), "%sproj_in.weight", pre);
+    vtl__param_add(r, &x->pout_w, S2(c, c), "%sproj_out.weight", pre);
   } else {
-    reg(r, &x->pin_w, S4(c, c, 1, 1), "%sproj_in.weight", pre);
-    reg(r, &x->pout_w, S4(c, c, 1, 1), "%sproj_out.weight", pre);
+    vtl__param_add(r, &x->pin_w, S4(c, c, 1, 1), "%sproj_in.weight", pre);
+    vtl__param_add(r, &x->pout_w, S4(c, c, 1, 1), "%sproj_out.weight", pre);
   }
-  reg(r, &x->pin_b, S1(c), "%sproj_in.bias", pre);
-  reg(r, &x->pout_b, S1(c), "%sproj_out.bias", pre);
+  vtl__param_add(r, &x->pin_b, S1(c), "%sproj_in.bias", pre);
+  vtl__param_add(r, &x->pout_b, S1(c), "%sproj_out.bias", pre);
   for (int l = 0; l < layers; l++) {
     u_tblock *b = &x->tb[l];
     char p[160];
     snprintf(p, sizeof p, "%stransformer_blocks.%d.", pre, l);
-    reg(r, &b->n1_w, S1(c), "%snorm1.weight", p);
-    reg(r, &b->n1_b, S1(c), "%snorm1.bias", p);
-    reg(r, &b->q1, S2(c, c), "%sattn1.to_q.weight", p);
-    reg(r, &b->k1, S2(c, c), "%sattn1.to_k.weight", p);
-    reg(r, &b->v1, S2(c, c), "%sattn1.to_v.weight", p);
-    reg(r, &b->o1_w, S2(c, c), "%sattn1.to_out.0.weight", p);
-    reg(r, &b->o1_b, S1(c), "%sattn1.to_out.0.bias", p);
-    reg(r, &b->n2_w, S1(c), "%snorm2.weight", p);
-    reg(r, &b->n2_b, S1(c), "%snorm2.bias", p);
-    reg(r, &b->q2, S2(c, c), "%sattn2.to_q.weight", p);
-    reg(r, &b->k2, S2(c, dc), "%sattn2.to_k.weight", p);
-    reg(r, &b->v2, S2(c, dc), "%sattn2.to_v.weight", p);
-    reg(r, &b->o2_w, S2(c, c), "%sattn2.to_out.0.weight", p);
-    reg(r, &b->o2_b, S1(c), "%sattn2.to_out.0.bias", p);
-    reg(r, &b->n3_w, S1(c), "%snorm3.weight", p);
-    reg(r, &b->n3_b, S1(c), "%snorm3.bias", p);
-    reg(r, &b->ff1_w, S2(8 * (int64_t)c, c), "%sff.net.0.proj.weight", p);
-    reg(r, &b->ff1_b, S1(8 * (int64_t)c), "%sff.net.0.proj.bias", p);
-    reg(r, &b->ff2_w, S2(c, 4 * (int64_t)c), "%sff.net.2.weight", p);
-    reg(r, &b->ff2_b, S1(c), "%sff.net.2.bias", p);
+    vtl__param_add(r, &b->n1_w, S1(c), "%snorm1.weight", p);
+    vtl__param_add(r, &b->n1_b, S1(c), "%snorm1.bias", p);
+    vtl__param_add(r, &b->q1, S2(c, c), "%sattn1.to_q.weight", p);
+    vtl__param_add(r, &b->k1, S2(c, c), "%sattn1.to_k.weight", p);
+    vtl__param_add(r, &b->v1, S2(c, c), "%sattn1.to_v.weight", p);
+    vtl__param_add(r, &b->o1_w, S2(c, c), "%sattn1.to_out.0.weight", p);
+    vtl__param_add(r, &b->o1_b, S1(c), "%sattn1.to_out.0.bias", p);
+    vtl__param_add(r, &b->n2_w, S1(c), "%snorm2.weight", p);
+    vtl__param_add(r, &b->n2_b, S1(c), "%snorm2.bias", p);
+    vtl__param_add(r, &b->q2, S2(c, c), "%sattn2.to_q.weight", p);
+    vtl__param_add(r, &b->k2, S2(c, dc), "%sattn2.to_k.weight", p);
+    vtl__param_add(r, &b->v2, S2(c, dc), "%sattn2.to_v.weight", p);
+    vtl__param_add(r, &b->o2_w, S2(c, c), "%sattn2.to_out.0.weight", p);
+    vtl__param_add(r, &b->o2_b, S1(c), "%sattn2.to_out.0.bias", p);
+    vtl__param_add(r, &b->n3_w, S1(c), "%snorm3.weight", p);
+    vtl__param_add(r, &b->n3_b, S1(c), "%snorm3.bias", p);
+    vtl__param_add(r, &b->ff1_w, S2(8 * (int64_t)c, c), "%sff.net.0.proj.weight", p);
+    vtl__param_add(r, &b->ff1_b, S1(8 * (int64_t)c), "%sff.net.0.proj.bias", p);
+    vtl__param_add(r, &b->ff2_w, S2(c, 4 * (int64_t)c), "%sff.net.2.weight", p);
+    vtl__param_add(r, &b->ff2_b, S1(c), "%sff.net.2.bias", p);
   }
 }
 
@@ -163,7 +108,7 @@ static void block_free(u_block *b, int nattn) {
 
 /* Every parameter of the config's UNet, in a fixed order (the down
  * blocks, mid, up blocks as diffusers builds them). */
-static int register_all(vtl_unet *u, u_reg *r) {
+static int register_all(vtl_unet *u, vtl__params *r) {
   const vtl_unet_config *c = &u->cfg;
   const int N = c->num_blocks, tt = c->time_embed_dim, dc =
       c->cross_attention_dim, c0 = c->block_out_channels[0];
@@ -171,22 +116,22 @@ static int register_all(vtl_unet *u, u_reg *r) {
   int rc, layers[64];
   char pre[128];
 
-  reg(r, &u->conv_in_w, S4(c0, c->in_channels, c->conv_in_kernel,
+  vtl__param_add(r, &u->conv_in_w, S4(c0, c->in_channels, c->conv_in_kernel,
                            c->conv_in_kernel), "conv_in.weight");
-  reg(r, &u->conv_in_b, S1(c0), "conv_in.bias");
-  reg(r, &u->te1_w, S2(tt, c0), "time_embedding.linear_1.weight");
-  reg(r, &u->te1_b, S1(tt), "time_embedding.linear_1.bias");
-  reg(r, &u->te2_w, S2(tt, tt), "time_embedding.linear_2.weight");
-  reg(r, &u->te2_b, S1(tt), "time_embedding.linear_2.bias");
+  vtl__param_add(r, &u->conv_in_b, S1(c0), "conv_in.bias");
+  vtl__param_add(r, &u->te1_w, S2(tt, c0), "time_embedding.linear_1.weight");
+  vtl__param_add(r, &u->te1_b, S1(tt), "time_embedding.linear_1.bias");
+  vtl__param_add(r, &u->te2_w, S2(tt, tt), "time_embedding.linear_2.weight");
+  vtl__param_add(r, &u->te2_b, S1(tt), "time_embedding.linear_2.bias");
   if (c->time_cond_proj_dim > 0)
-    reg(r, &u->cond_w, S2(c0, c->time_cond_proj_dim),
+    vtl__param_add(r, &u->cond_w, S2(c0, c->time_cond_proj_dim),
         "time_embedding.cond_proj.weight");
   if (c->class_proj_dim > 0) {
-    reg(r, &u->ce1_w, S2(tt, c->class_proj_dim),
+    vtl__param_add(r, &u->ce1_w, S2(tt, c->class_proj_dim),
         "class_embedding.linear_1.weight");
-    reg(r, &u->ce1_b, S1(tt), "class_embedding.linear_1.bias");
-    reg(r, &u->ce2_w, S2(tt, tt), "class_embedding.linear_2.weight");
-    reg(r, &u->ce2_b, S1(tt), "class_embedding.linear_2.bias");
+    vtl__param_add(r, &u->ce1_b, S1(tt), "class_embedding.linear_1.bias");
+    vtl__param_add(r, &u->ce2_w, S2(tt, tt), "class_embedding.linear_2.weight");
+    vtl__param_add(r, &u->ce2_b, S1(tt), "class_embedding.linear_2.bias");
   }
 
   for (int i = 0; i < N; i++) { /* down blocks */
@@ -207,9 +152,9 @@ static int register_all(vtl_unet *u, u_reg *r) {
       }
     }
     if ((b->sampler = i < N - 1)) {
-      reg(r, &b->s_w, S4(co, co, 3, 3),
+      vtl__param_add(r, &b->s_w, S4(co, co, 3, 3),
           "down_blocks.%d.downsamplers.0.conv.weight", i);
-      reg(r, &b->s_b, S1(co), "down_blocks.%d.downsamplers.0.conv.bias", i);
+      vtl__param_add(r, &b->s_b, S1(co), "down_blocks.%d.downsamplers.0.conv.bias", i);
     }
   }
 
@@ -244,18 +189,18 @@ static int register_all(vtl_unet *u, u_reg *r) {
       }
     }
     if ((b->sampler = i < N - 1)) {
-      reg(r, &b->s_w, S4(co, co, 3, 3),
+      vtl__param_add(r, &b->s_w, S4(co, co, 3, 3),
           "up_blocks.%d.upsamplers.0.conv.weight", i);
-      reg(r, &b->s_b, S1(co), "up_blocks.%d.upsamplers.0.conv.bias", i);
+      vtl__param_add(r, &b->s_b, S1(co), "up_blocks.%d.upsamplers.0.conv.bias", i);
     }
     prev = co;
   }
 
-  reg(r, &u->norm_out_w, S1(c0), "conv_norm_out.weight");
-  reg(r, &u->norm_out_b, S1(c0), "conv_norm_out.bias");
-  reg(r, &u->conv_out_w, S4(c->out_channels, c0, c->conv_out_kernel,
+  vtl__param_add(r, &u->norm_out_w, S1(c0), "conv_norm_out.weight");
+  vtl__param_add(r, &u->norm_out_b, S1(c0), "conv_norm_out.bias");
+  vtl__param_add(r, &u->conv_out_w, S4(c->out_channels, c0, c->conv_out_kernel,
                             c->conv_out_kernel), "conv_out.weight");
-  reg(r, &u->conv_out_b, S1(c->out_channels), "conv_out.bias");
+  vtl__param_add(r, &u->conv_out_b, S1(c->out_channels), "conv_out.bias");
   return r->err;
 }
 
@@ -263,8 +208,7 @@ static int register_all(vtl_unet *u, u_reg *r) {
 
 void vtl_unet_free(vtl_unet *u) {
   if (!u) return;
-  for (int i = 0; i < u->narena; i++) vtl_tensor_release(u->cl, &u->arena[i]);
-  free(u->arena);
+  vtl__arenas_free(u->cl, &u->arenas);
   for (int i = 0; i < VTL_MAX_LEVELS; i++) {
     block_free(&u->down[i], u->down[i].nres);
     block_free(&u->up[i], u->up[i].nres);
@@ -278,71 +222,6 @@ const vtl_unet_config *vtl_unet_config_of(const vtl_unet *u) {
 }
 
 size_t vtl_unet_param_count(const vtl_unet *u) { return u->nparams; }
-
-/* Assigns arenas and offsets in order; returns the number of arenas. */
-static int pack(u_reg *r) {
-  int a = 0;
-  size_t off = 0;
-  for (size_t i = 0; i < r->n; i++) {
-    if (off && off + r->p[i].numel > ARENA_FLOATS) {
-      a++;
-      off = 0;
-    }
-    r->p[i].arena = a;
-    r->p[i].off = off;
-    off += r->p[i].numel;
-  }
-  return r->n ? a + 1 : 0;
-}
-
-/* Allocates arena a, reads its weights through host and uploads them. */
-static int load_arena(vtl_unet *u, vtl_weights *w, u_reg *r, int a,
-                      char *msg, size_t msglen) {
-  vtl_cl *cl = u->cl;
-  size_t total = 0, first = r->n;
-  for (size_t i = 0; i < r->n; i++)
-    if (r->p[i].arena == a) {
-      if (first == r->n) first = i;
-      total = r->p[i].off + r->p[i].numel;
-    }
-  float *host = malloc(total * sizeof *host);
-  if (!host) {
-    snprintf(msg, msglen, "unet: out of host memory (%zu floats)", total);
-    return VTL_ENOMEM;
-  }
-  int rc = vtl_tensor_alloc(cl, &u->arena[a], 1, VTL_SHAPE((int64_t)total));
-  if (rc) {
-    snprintf(msg, msglen, "unet weights (%zu floats): %s", total,
-             vtl_cl_errmsg(cl));
-    free(host);
-    return rc;
-  }
-  snprintf(u->arena[a].name, sizeof u->arena[a].name, "unet.%d", a);
-  for (size_t i = first; i < r->n && r->p[i].arena == a && !rc; i++) {
-    u_param *p = &r->p[i];
-    rc = vtl_tensor_view(p->slot, &u->arena[a], p->off, p->ndim, p->shape);
-    if (rc) {
-      snprintf(msg, msglen, "%s: %s", p->key, vtl_cl_errmsg(cl));
-      break;
-    }
-    size_t kl = strlen(p->key), room = sizeof p->slot->name - 1;
-    const char *k = p->key; /* a debug label: keep the tail */
-    if (kl > room) {
-      k += kl - room;
-      kl = room;
-    }
-    memcpy(p->slot->name, k, kl);
-    p->slot->name[kl] = '\0';
-    rc = vtl_weights_get_shaped(w, p->key, p->ndim, p->shape,
-                                host + p->off, msg, msglen);
-  }
-  if (!rc) {
-    rc = vtl_tensor_write(cl, &u->arena[a], host);
-    if (rc) snprintf(msg, msglen, "unet upload: %s", vtl_cl_errmsg(cl));
-  }
-  free(host);
-  return rc;
-}
 
 int vtl_unet_load(vtl_cl *cl, vtl_model_files *m, vtl_unet **out, char *msg,
                   size_t msglen) {
@@ -373,32 +252,19 @@ int vtl_unet_load(vtl_cl *cl, vtl_model_files *m, vtl_unet **out, char *msg,
   u->cl = cl;
   u->cfg = *cfg;
 
-  u_reg r = {0};
+  vtl__params r = {0};
   int rc = register_all(u, &r);
-  if (rc) {
+  if (!rc) rc = vtl__params_load(cl, w, &r, &u->arenas, "unet", msg, msglen);
+  else
     snprintf(msg, msglen, "unet: %s while listing the weights",
              rc == VTL_ENOMEM ? "out of memory" : "a name too long");
-    goto fail;
-  }
-  u->narena = 0;
-  int na = pack(&r);
-  u->arena = calloc((size_t)(na ? na : 1), sizeof *u->arena);
-  if (!u->arena) {
-    rc = VTL_ENOMEM;
-    snprintf(msg, msglen, "unet: out of memory");
-    goto fail;
-  }
-  u->narena = na;
-  for (size_t i = 0; i < r.n; i++) u->nparams += r.p[i].numel;
-  for (int a = 0; a < na && !rc; a++)
-    rc = load_arena(u, w, &r, a, msg, msglen);
-  if (!rc) rc = vtl_weights_check_unused(w, msg, msglen);
   if (rc) goto fail;
-  free(r.p);
+  for (size_t i = 0; i < r.n; i++) u->nparams += r.p[i].numel;
+  vtl__params_free(&r);
   *out = u;
   return 0;
 fail:
-  free(r.p);
+  vtl__params_free(&r);
   vtl_unet_free(u);
   return rc;
 }

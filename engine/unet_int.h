@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "params.h"
 #include "unet.h"
 
 /* ResnetBlock2D: <block>.resnets.<j>. */
@@ -57,9 +58,8 @@ typedef struct {
 struct vtl_unet {
   vtl_cl *cl;                  /* borrowed */
   vtl_unet_config cfg;
-  int narena;
-  vtl_tensor *arena;           /* [narena] own every weight below */
-  size_t nparams;              /* floats in all arenas */
+  vtl__arenas arenas;          /* own every weight below */
+  size_t nparams;              /* weights, in elements */
   vtl_tensor te1_w, te1_b;     /* [Tt, C0], [Tt] time_embedding.linear_1 */
   vtl_tensor te2_w, te2_b;     /* [Tt, Tt], [Tt] time_embedding.linear_2 */
   vtl_tensor cond_w;           /* [C0, cond] time_embedding.cond_proj.weight

@@ -57,7 +57,7 @@ struct vtl_vae {
   vtl_cl *cl;              /* borrowed */
   vtl_vae_config cfg;
   vtl__ae_kernels k;
-  vtl_tensor arena;        /* owns every weight */
+  vtl__arenas arenas;      /* own every weight */
   vae_coder enc, dec;
   vtl_tensor quant_w, quant_b;   /* [2L, 2L, 1, 1], [2L] quant_conv */
   vtl_tensor pquant_w, pquant_b; /* [L, L, 1, 1], [L] post_quant_conv */
@@ -69,19 +69,19 @@ struct vtl_vae {
 #define D2(a, b) 2, VTL_DIMS(a, b)
 #define D4(a, b, c, d) 4, VTL_DIMS(a, b, c, d)
 
-static void add_conv(vtl__ae_params *ps, vtl_tensor *w, vtl_tensor *b,
+static void add_conv(vtl__params *ps, vtl_tensor *w, vtl_tensor *b,
                      int cout, int cin, int k, const char *name) {
-  vtl__ae_param_add(ps, w, D4(cout, cin, k, k), "%s.weight", name);
-  vtl__ae_param_add(ps, b, D1(cout), "%s.bias", name);
+  vtl__param_add(ps, w, D4(cout, cin, k, k), "%s.weight", name);
+  vtl__param_add(ps, b, D1(cout), "%s.bias", name);
 }
 
-static void add_norm(vtl__ae_params *ps, vtl_tensor *w, vtl_tensor *b, int c,
+static void add_norm(vtl__params *ps, vtl_tensor *w, vtl_tensor *b, int c,
                      const char *name) {
-  vtl__ae_param_add(ps, w, D1(c), "%s.weight", name);
-  vtl__ae_param_add(ps, b, D1(c), "%s.bias", name);
+  vtl__param_add(ps, w, D1(c), "%s.weight", name);
+  vtl__param_add(ps, b, D1(c), "%s.bias", name);
 }
 
-static void add_resnet(vtl__ae_params *ps, vae_resnet *r, int cin, int cout,
+static void add_resnet(vtl__params *ps, vae_resnet *r, int cin, int cout,
                        const char *prefix) {
   char n[160];
   r->cin = cin;
@@ -100,7 +100,7 @@ static void add_resnet(vtl__ae_params *ps, vae_resnet *r, int cin, int cout,
   }
 }
 
-static void add_mid(vtl__ae_params *ps, vae_coder *c, int C, int with_attn,
+static void add_mid(vtl__params *ps, vae_coder *c, int C, int with_attn,
                     const char *coder) {
   char n[160];
   snprintf(n, sizeof n, "%s.mid_block.resnets.0", coder);
@@ -113,9 +113,9 @@ static void add_mid(vtl__ae_params *ps, vae_coder *c, int C, int with_attn,
     vtl_tensor *ws[4] = {&a->q_w, &a->k_w, &a->v_w, &a->o_w};
     vtl_tensor *bs[4] = {&a->q_b, &a->k_b, &a->v_b, &a->o_b};
     for (int i = 0; i < 4; i++) {
-      vtl__ae_param_add(ps, ws[i], D2(C, C),
+      vtl__param_add(ps, ws[i], D2(C, C),
                         "%s.mid_block.attentions.0.%s.weight", coder, lin[i]);
-      vtl__ae_param_add(ps, bs[i], D1(C), "%s.mid_block.attentions.0.%s.bias",
+      vtl__param_add(ps, bs[i], D1(C), "%s.mid_block.attentions.0.%s.bias",
                         coder, lin[i]);
     }
   }
@@ -124,7 +124,7 @@ static void add_mid(vtl__ae_params *ps, vae_coder *c, int C, int with_attn,
 }
 
 /* Every weight of the VAE, in the arena's order. */
-static void params_list(vtl_vae *v, vtl__ae_params *ps) {
+static void params_list(vtl_vae *v, vtl__params *ps) {
   const vtl_vae_config *c = &v->cfg;
   int B = c->num_blocks, R = c->layers_per_block, L = c->latent_channels;
   const int *ch = c->block_out_channels;
@@ -213,12 +213,12 @@ int vtl_vae_load(vtl_cl *cl, vtl_model_files *m, vtl_vae **out, char *msg,
     snprintf(msg, msglen, "out of memory");
     rc = VTL_ENOMEM;
   }
-  vtl__ae_params ps = {0};
+  vtl__params ps = {0};
   if (!rc) {
     params_list(v, &ps);
-    rc = vtl__ae_params_load(cl, w, &ps, &v->arena, "vae", msg, msglen);
+    rc = vtl__params_load(cl, w, &ps, &v->arenas, "vae", msg, msglen);
   }
-  vtl__ae_params_free(&ps);
+  vtl__params_free(&ps);
   if (!rc) rc = vtl__ae_kernels_init(cl, &v->k, msg, msglen);
   if (rc) {
     vtl_vae_free(v);
@@ -231,7 +231,7 @@ int vtl_vae_load(vtl_cl *cl, vtl_model_files *m, vtl_vae **out, char *msg,
 void vtl_vae_free(vtl_vae *v) {
   if (!v) return;
   vtl__ae_kernels_free(&v->k);
-  vtl_tensor_release(v->cl, &v->arena);
+  vtl__arenas_free(v->cl, &v->arenas);
   free(v->enc.res);
   free(v->dec.res);
   free(v);
