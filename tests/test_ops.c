@@ -33,6 +33,7 @@
 #include "ops.h"
 #include "runtime.h"
 #include "runtime_int.h"
+#include "safetensors.h"
 #include "engine_test.h"
 #include "task.h"
 #include "vtl_error.h"
@@ -55,6 +56,26 @@ static void dev(vtl_tensor *t, int ndim, const int64_t *shape,
                 const float *data) {
   CHECK(vtl_tensor_alloc(rt(), t, ndim, shape));
   if (data) CHECK(vtl_tensor_write(rt(), t, data));
+}
+
+/* A weight tensor as the loaders store it: f16 when half (hw rounded to
+ * f16 in place, so that the reference computes on the stored values). */
+static void dev_weight(vtl_tensor *t, int ndim, const int64_t *shape,
+                       float *hw, int half) {
+  if (!half) {
+    dev(t, ndim, shape, hw);
+    return;
+  }
+  CHECK(vtl_tensor_alloc_as(rt(), t, VTL_F16, ndim, shape));
+  size_t n = vtl_tensor_numel(t);
+  uint16_t *h = malloc(n * sizeof *h + 1);
+  if (!h) abort();
+  for (size_t i = 0; i < n; i++) {
+    h[i] = vtl_f32_to_f16(hw[i]);
+    hw[i] = vtl_f16_to_f32(h[i]);
+  }
+  CHECK(vtl_tensor_write(rt(), t, h));
+  free(h);
 }
 
 static float *fetch(vtl_tensor *t) {
@@ -353,20 +374,20 @@ TEST_IMPL(ops_linear) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
       int B = cases[c][0], T = cases[c][1], Ei = cases[c][2], Eo = cases[c][3];
       vtl_act act = (vtl_act)cases[c][4];
-      int with_bias = c != 2;
+      int with_bias = c != 2, half = c % 2; /* f16 weights: cases 1, 3 */
       float *hx = host_rand((size_t)B * T * Ei), *hw = host_rand((size_t)Eo * Ei),
             *hb = host_rand((size_t)Eo), *ref = host_rand((size_t)B * T * Eo);
       vtl_tensor x, w, bias, y;
       dev(&x, 3, VTL_SHAPE(B, T, Ei), hx);
-      dev(&w, 2, VTL_SHAPE(Eo, Ei), hw);
+      dev_weight(&w, 2, VTL_SHAPE(Eo, Ei), hw, half);
       dev(&bias, 1, VTL_SHAPE(Eo), hb);
       dev(&y, 3, VTL_SHAPE(B, T, Eo), NULL);
       ASSERT_OP(rt(), vtl_linear(rt(), &y, &x, &w, with_bias ? &bias : NULL, act));
       float *got = fetch(&y);
       vtl_linear_ref(ref, hx, hw, with_bias ? hb : NULL, B * T, Ei, Eo, act);
       char what[96];
-      snprintf(what, sizeof what, "linear %s [%d,%d,%d]->%d act %d",
-               bname(backends[b]), B, T, Ei, Eo, act);
+      snprintf(what, sizeof what, "linear %s [%d,%d,%d]->%d act %d w %s",
+               bname(backends[b]), B, T, Ei, Eo, act, half ? "f16" : "f32");
       ASSERT_OK(close_enough(what, got, ref, (size_t)B * T * Eo, 1e-4, 1e-4));
       free(got), free(hx), free(hw), free(hb), free(ref);
       vtl_tensor_release(rt(), &x);
@@ -416,7 +437,8 @@ TEST_IMPL(ops_conv2d) {
             *ref = malloc(ny * sizeof *ref);
       vtl_tensor x, w, bias, y;
       dev(&x, 4, VTL_SHAPE(N, Ci, H, W), hx);
-      dev(&w, 4, VTL_SHAPE(Co, Ci, KH, KW), hw);
+      int half = c % 2 == 0; /* f16 weights: 3x3, 1x1 direct, chunked ... */
+      dev_weight(&w, 4, VTL_SHAPE(Co, Ci, KH, KW), hw, half);
       dev(&bias, 1, VTL_SHAPE(Co), hb);
       dev(&y, 4, VTL_SHAPE(N, Co, OH, OW), NULL);
       if (c >= nfixed) /* the public symmetric form */
@@ -428,7 +450,8 @@ TEST_IMPL(ops_conv2d) {
       vtl_conv2d_ref(ref, hx, hw, k[13] ? hb : NULL, N, Ci, H, W, Co, KH, KW,
                      s, pt, pl, OH, OW, act);
       char what[96];
-      snprintf(what, sizeof what, "conv2d %s case %zu", bname(backends[b]), c);
+      snprintf(what, sizeof what, "conv2d %s case %zu w %s", bname(backends[b]),
+               c, half ? "f16" : "f32");
       ASSERT_OK(close_enough(what, got, ref, ny, 1e-4, 1e-4));
       free(got), free(hx), free(hw), free(hb), free(ref);
       vtl_tensor_release(rt(), &x);
@@ -449,6 +472,95 @@ TEST_IMPL(ops_conv2d) {
   vtl_tensor_release(rt(), &w);
   vtl_tensor_release(rt(), &y);
   vtl_cl_set_backend(rt(), VTL_BACKEND_AUTO);
+  return 0;
+}
+
+/* ---- f16 weights (runtime.h "Weight storage") --------------------------- */
+
+TEST_IMPL(ops_gemm_f16) {
+  /* either operand f16 (widened to f32 scratch), both backends, against
+   * the reference on the rounded values: the f32 tolerance holds */
+  for (size_t b = 0; b < 2; b++) {
+    vtl_cl_set_backend(rt(), backends[b]);
+    for (int which = 1; which <= 3; which++) { /* 1: a, 2: b, 3: both */
+      int M = 9, N = 14, K = 23;
+      float *ha = host_rand((size_t)M * K), *hb = host_rand((size_t)N * K),
+            *ref = malloc((size_t)M * N * sizeof *ref);
+      vtl_tensor A, B, C;
+      dev_weight(&A, 2, VTL_SHAPE(M, K), ha, which & 1);
+      dev_weight(&B, 2, VTL_SHAPE(N, K), hb, which & 2);
+      dev(&C, 2, VTL_SHAPE(M, N), NULL);
+      ASSERT_OP(rt(), vtl_gemm(rt(), &C, &A, &B, 0, 1, 0.5f, 0.0f));
+      float *got = fetch(&C);
+      vtl_gemm_ref(ref, ha, hb, M, N, K, 0, 1, 0.5f, 0.0f);
+      char what[64];
+      snprintf(what, sizeof what, "gemm %s f16 operands %d", bname(backends[b]),
+               which);
+      ASSERT_OK(close_enough(what, got, ref, (size_t)M * N, 1e-5, 1e-5));
+      if (which & 1) /* an f16 output is refused: C [M, N] x B -> A [M, K] */
+        ASSERT_EQ(vtl_gemm(rt(), &A, &C, &B, 0, 0, 1.0f, 0.0f), VTL_EINVAL);
+      free(got), free(ha), free(hb), free(ref);
+      vtl_tensor_release(rt(), &A);
+      vtl_tensor_release(rt(), &B);
+      vtl_tensor_release(rt(), &C);
+    }
+  }
+  vtl_cl_set_backend(rt(), VTL_BACKEND_AUTO);
+  return 0;
+}
+
+TEST_IMPL(f16_rounding) {
+  /* every half survives f16 -> f32 -> f16 (NaNs stay NaNs) */
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    float f = vtl_f16_to_f32((uint16_t)h);
+    uint16_t back = vtl_f32_to_f16(f);
+    if (f != f) ASSERT(vtl_f16_to_f32(back) != vtl_f16_to_f32(back));
+    else ASSERT_EQ(back, h);
+  }
+  /* ties to even, overflow, underflow */
+  ASSERT_EQ(vtl_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);         /* tie: even */
+  ASSERT_EQ(vtl_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);     /* tie: up */
+  ASSERT_EQ(vtl_f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);
+  ASSERT_EQ(vtl_f32_to_f16(65504.0f), 0x7bff);
+  ASSERT_EQ(vtl_f32_to_f16(65520.0f), 0x7c00); /* rounds past the top */
+  ASSERT_EQ(vtl_f32_to_f16(-1e10f), 0xfc00);
+  ASSERT_EQ(vtl_f32_to_f16(0x1p-25f), 0x0000);  /* tie with 0: even */
+  ASSERT_EQ(vtl_f32_to_f16(0x1.8p-25f), 0x0001);
+  ASSERT_EQ(vtl_f32_to_f16(-0x1p-14f), 0x8400); /* least normal */
+  return 0;
+}
+
+TEST_IMPL(runtime_weights_choice) {
+  /* the default here (PoCL, host backend, no cl_khr_fp16) is f32 */
+  if (getenv("VTL_WEIGHTS")) return 0; /* someone forced it: not the default */
+  vtl_cl *cl = rt();
+  if (vtl_cl_backend(cl) == VTL_BACKEND_HOST || !vtl_cl_has_fp16(cl)) {
+    ASSERT_EQ(vtl_cl_weights(cl), VTL_WEIGHTS_F32);
+    ASSERT_STR_EQ(vtl_cl_weights_name(cl), "f32");
+  } else {
+    ASSERT_EQ(vtl_cl_weights(cl), VTL_WEIGHTS_F16);
+  }
+  /* forced by the options field, on any device */
+  vtl_cl_options o;
+  vtl_cl_options_init(&o);
+  o.cache_dir = VTL_BINARY_DIR "/kernel-cache";
+  o.profile = 0;
+  o.weights = VTL_WEIGHTS_F16;
+  vtl_cl *forced;
+  char msg[256];
+  ASSERT_EQ(vtl_cl_init(&forced, &o, msg, sizeof msg), 0);
+  ASSERT_EQ(vtl_cl_weights(forced), VTL_WEIGHTS_F16);
+  ASSERT_STR_EQ(vtl_cl_weights_name(forced), "f16");
+  vtl_cl_close(forced);
+  /* and by the environment */
+  setenv("VTL_WEIGHTS", "f16", 1);
+  vtl_cl_options_init(&o);
+  o.cache_dir = VTL_BINARY_DIR "/kernel-cache";
+  o.profile = 0;
+  ASSERT_EQ(vtl_cl_init(&forced, &o, msg, sizeof msg), 0);
+  unsetenv("VTL_WEIGHTS");
+  ASSERT_EQ(vtl_cl_weights(forced), VTL_WEIGHTS_F16);
+  vtl_cl_close(forced);
   return 0;
 }
 
@@ -736,6 +848,9 @@ TEST_LIST(
   TEST_ENTRY(ops_gemm)
   TEST_ENTRY(ops_linear)
   TEST_ENTRY(ops_conv2d)
+  TEST_ENTRY(ops_gemm_f16)
+  TEST_ENTRY(f16_rounding)
+  TEST_ENTRY(runtime_weights_choice)
   TEST_ENTRY(ops_attention)
   TEST_ENTRY(ops_group_norm)
   TEST_ENTRY(ops_layer_norm)
