@@ -15,10 +15,13 @@
  * from the config at 2 FLOP per multiply-add (norms, activations, softmax
  * not counted); the UNet row splits them conv / linear / attention.
  * Memory: peak RSS (getrusage; on a CPU OpenCL device the device's buffers
- * are host memory, so it includes the weights, and the mapped safetensors
- * files while loading), and the device pool's high-water mark
- * (vtl_cl_bytes_peak over the whole run: the models' weight arenas, f32,
- * plus the activations and scratch of the largest row).
+ * are host memory, so it includes the weights, and the pages of the mapped
+ * safetensors files an arena's upload touched, given back after it), the
+ * weights' device bytes as stored (f32, or f16 conv / linear weights:
+ * runtime.h "Weight storage", VTL_WEIGHTS=f16|f32), and the device pool's
+ * high-water mark (vtl_cl_bytes_peak over the whole run: the weight arenas
+ * plus the activations and scratch, f16 weights' f32 copies included, of
+ * the largest row).
  * Inputs are pseudo-random; no row asserts anything.
  */
 #include <stdio.h>
@@ -198,18 +201,6 @@ static double rss_mib(void) {
   return ru.ru_maxrss / 1024.0;
 }
 
-static double weight_bytes(vtl_model_files *m, vtl_component c) {
-  vtl_weights *w = vtl_model_files_weights(m, c);
-  double b = 0;
-  if (!w) return 0;
-  for (size_t i = 0; i < vtl_weights_count(w); i++) {
-    vtl_weight_info info;
-    if (vtl_weights_info(w, vtl_weights_key(w, i), &info, NULL, 0) != 0) continue;
-    b += 4.0 * (double)info.numel;
-  }
-  return b;
-}
-
 static void row(const char *what, double best, flops f) {
   double tot = f.conv + f.lin + f.attn;
   printf("%-6s %10.3f s %9.3f GFLOP %7.1f GFLOP/s   (conv %.2f, linear %.2f, attention %.2f)\n",
@@ -290,19 +281,12 @@ int main(int argc, char **argv) {
   }
   bench b = {0};
   double t0 = vtl__now();
-  double wb = 0;
-  if (WANT("text")) {
-    if (vtl_clip_load(cl, m, &b.clip, msg, sizeof msg) != 0) goto fail;
-    wb += weight_bytes(m, VTL_COMP_TEXT_ENCODER);
-  }
-  if (WANT("unet")) {
-    if (vtl_unet_load(cl, m, &b.unet, msg, sizeof msg) != 0) goto fail;
-    wb += weight_bytes(m, VTL_COMP_UNET);
-  }
-  if (WANT("vae")) {
-    if (vtl_vae_load(cl, m, &b.vae, msg, sizeof msg) != 0) goto fail;
-    wb += weight_bytes(m, VTL_COMP_VAE);
-  }
+  /* the weights: the device bytes the loads took (what the arenas hold,
+   * f16 or f32 as the runtime stores them) */
+  double wb = (double)vtl_cl_bytes_in_use(cl);
+  if (WANT("text") && vtl_clip_load(cl, m, &b.clip, msg, sizeof msg) != 0) goto fail;
+  if (WANT("unet") && vtl_unet_load(cl, m, &b.unet, msg, sizeof msg) != 0) goto fail;
+  if (WANT("vae") && vtl_vae_load(cl, m, &b.vae, msg, sizeof msg) != 0) goto fail;
   /* copies: the configs belong to m */
   vtl_unet_config ucv = *vtl_model_files_unet_config(m);
   vtl_clip_config ccv = *vtl_model_files_clip_config(m);
@@ -316,13 +300,13 @@ int main(int argc, char **argv) {
     vtl_model_files *tm;
     if (vtl_model_files_open(&tm, taesd_dir, NULL, msg, sizeof msg) != 0) goto fail;
     if (vtl_taesd_load(cl, tm, &b.taesd, msg, sizeof msg) != 0) goto fail;
-    wb += weight_bytes(tm, VTL_COMP_VAE);
     vtl_model_files_close(tm);
   }
   printf("device: %s\nmodel: %s  size %dx%d  best of %d after a warm-up\n",
          vtl_cl_device_name(cl), model, size, size, reps);
-  printf("load: %.2f s, weights %.1f MiB (f32), RSS after load %.0f MiB\n",
-         vtl__now() - t0, wb / 1048576.0, rss_mib());
+  wb = (double)vtl_cl_bytes_in_use(cl) - wb;
+  printf("load: %.2f s, weights %.1f MiB (%s), peak RSS after load %.0f MiB\n",
+         vtl__now() - t0, wb / 1048576.0, vtl_cl_weights_name(cl), rss_mib());
   int lh = size / 8, lw = size / 8; /* SD's latent factor */
 
   if (b.clip) {
