@@ -243,6 +243,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   double t0 = now_s();
+  size_t dev0 = vtl_cl_bytes_in_use(cl); /* weights: what the load takes */
   vtl_pipeline *p = NULL;
   vtl_pipeline_opts po = {.variant = variant, .config_dir = config_dir,
                           .taesd_path = taesd};
@@ -257,6 +258,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   double t_load = now_s() - t0;
+  double weights_mib = (vtl_cl_bytes_in_use(cl) - dev0) / (1024.0 * 1024.0);
   if ((rc = vtl_pipeline_scheduler_config(p, sampler, spacing, &sc, msg, sizeof msg))) {
     status = die_usage("--sampler %s: %s", sampler, msg);
     goto done;
@@ -298,9 +300,10 @@ int main(int argc, char **argv) {
     goto done;
   }
   fprintf(stderr, "vtl-render: %s: %lldx%lld, %d steps (%s), seed %llu: load %.2f s, "
-          "render %.2f s on %s, peak device memory %.1f MiB\n", out, width,
-          height, res.steps_run, sc.class_name, seed, t_load, t_render,
-          vtl_cl_device_name(cl), vtl_cl_bytes_peak(cl) / (1024.0 * 1024.0));
+          "render %.2f s on %s, weights %.1f MiB (%s), peak device memory "
+          "%.1f MiB\n", out, width, height, res.steps_run, sc.class_name, seed,
+          t_load, t_render, vtl_cl_device_name(cl), weights_mib,
+          vtl_cl_weights_name(cl), vtl_cl_bytes_peak(cl) / (1024.0 * 1024.0));
 done:
   vtl_gen_result_free(&res);
   if (sc_open) vtl_scheduler_config_free(&sc);
