@@ -41,7 +41,7 @@
 typedef struct vtl_clip vtl_clip;
 
 /* Loads the text encoder of m (its VTL_COMP_TEXT_ENCODER weights, by
- * transformers name, into one device buffer). Returns 0 and *out, or
+ * transformers name, into the arenas of params.h). Returns 0 and *out, or
  * VTL_ENOENT (no text encoder; a weight missing), VTL_ERANGE (a weight's
  * shape differs from what the config implies), VTL_EUNSUPPORTED (a
  * CLIPTextModelWithProjection, or weights the architecture does not use),

@@ -34,7 +34,8 @@ static void reg_resnet(vtl__params *r, u_resnet *rs, const char *pre, int ci,
   vtl__param_add(r, &rs->c2_w, S4(co, co, 3, 3), "%sconv2.weight", pre);
   vtl__param_add(r, &rs->c2_b, S1(co), "%sconv2.bias", pre);
   if (rs->shortcut) {
-    vtl__param_add(r, &rs->sc_w, S4(co, ci, 1, 1), "%sconv_shortcut.weight", pre);
+    vtl__param_add(r, &rs->sc_w, S4(co, ci, 1, 1), "%sconv_shortcut.weight",
+                   pre);
     vtl__param_add(r, &rs->sc_b, S1(co), "%sconv_shortcut.bias", pre);
   }
 }
@@ -75,7 +76,8 @@ static void reg_xformer(vtl__params *r, u_xformer *x, const char *pre, int c,
     vtl__param_add(r, &b->o2_b, S1(c), "%sattn2.to_out.0.bias", p);
     vtl__param_add(r, &b->n3_w, S1(c), "%snorm3.weight", p);
     vtl__param_add(r, &b->n3_b, S1(c), "%snorm3.bias", p);
-    vtl__param_add(r, &b->ff1_w, S2(8 * (int64_t)c, c), "%sff.net.0.proj.weight", p);
+    vtl__param_add(r, &b->ff1_w, S2(8 * (int64_t)c, c),
+                   "%sff.net.0.proj.weight", p);
     vtl__param_add(r, &b->ff1_b, S1(8 * (int64_t)c), "%sff.net.0.proj.bias", p);
     vtl__param_add(r, &b->ff2_w, S2(c, 4 * (int64_t)c), "%sff.net.2.weight", p);
     vtl__param_add(r, &b->ff2_b, S1(c), "%sff.net.2.bias", p);
@@ -153,8 +155,9 @@ static int register_all(vtl_unet *u, vtl__params *r) {
     }
     if ((b->sampler = i < N - 1)) {
       vtl__param_add(r, &b->s_w, S4(co, co, 3, 3),
-          "down_blocks.%d.downsamplers.0.conv.weight", i);
-      vtl__param_add(r, &b->s_b, S1(co), "down_blocks.%d.downsamplers.0.conv.bias", i);
+                     "down_blocks.%d.downsamplers.0.conv.weight", i);
+      vtl__param_add(r, &b->s_b, S1(co),
+                     "down_blocks.%d.downsamplers.0.conv.bias", i);
     }
   }
 
@@ -190,8 +193,9 @@ static int register_all(vtl_unet *u, vtl__params *r) {
     }
     if ((b->sampler = i < N - 1)) {
       vtl__param_add(r, &b->s_w, S4(co, co, 3, 3),
-          "up_blocks.%d.upsamplers.0.conv.weight", i);
-      vtl__param_add(r, &b->s_b, S1(co), "up_blocks.%d.upsamplers.0.conv.bias", i);
+                     "up_blocks.%d.upsamplers.0.conv.weight", i);
+      vtl__param_add(r, &b->s_b, S1(co),
+                     "up_blocks.%d.upsamplers.0.conv.bias", i);
     }
     prev = co;
   }

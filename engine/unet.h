@@ -67,7 +67,8 @@ int vtl_unet_load(vtl_cl *cl, vtl_model_files *m, vtl_unet **out, char *msg,
 void vtl_unet_free(vtl_unet *u); /* NULL is a no-op */
 
 const vtl_unet_config *vtl_unet_config_of(const vtl_unet *u);
-/* Device floats the weights take. */
+/* Weights, in elements (their device bytes: 4 each, or 2 for conv / linear
+ * weights stored as f16, runtime.h "Weight storage"). */
 size_t vtl_unet_param_count(const vtl_unet *u);
 
 /* Optional extras of one forward pass (NULL: none). */
