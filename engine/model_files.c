@@ -64,6 +64,7 @@ struct vtl_model_files {
   vtl_weights w[VTL_COMP__NWEIGHTS];
   bool has_unet, has_vae, vae_tiny, has_clip;
   bool pixel;                       /* pixel-space pipeline: no vae */
+  int coord_channels;               /* pixel space: 0, or 2 (x, y) */
   vtl_unet_config unet;
   vtl_vae_config vae;
   vtl_taesd_config taesd;
@@ -1327,11 +1328,25 @@ static int load_pipeline(vtl_model_files *m, const char *dir, bool weights,
     free(sub);
     if (rc) goto out;
   }
+  json_t *cc = idx ? json_object_get(idx, "coord_channels") : NULL;
+  if (cc && (!json_is_integer(cc) ||
+             (json_integer_value(cc) != 0 && json_integer_value(cc) != 2))) {
+    rc = fail(msg, msglen, VTL_EINVAL, "%s: 'coord_channels' must be 0 or 2 "
+              "(x and y appended to the unet's input)", where);
+    goto out;
+  }
+  m->coord_channels = cc ? (int)json_integer_value(cc) : 0;
+  if (m->coord_channels && !m->pixel) {
+    rc = fail(msg, msglen, VTL_EINVAL, "%s: 'coord_channels' is for "
+              "pixel-space models (no vae)", where);
+    goto out;
+  }
   if (m->pixel && m->has_unet &&
-      (m->unet.in_channels != 3 || m->unet.out_channels != 3))
+      (m->unet.in_channels != 3 + m->coord_channels || m->unet.out_channels != 3))
     rc = fail(msg, msglen, VTL_EINVAL, "%s: a pixel-space model (no vae) "
-              "needs a unet with in_channels = out_channels = 3 (RGB), not "
-              "%d -> %d", where, m->unet.in_channels, m->unet.out_channels);
+              "needs a unet with in_channels = 3 (RGB) + coord_channels (%d) "
+              "and out_channels = 3, not %d -> %d", where, m->coord_channels,
+              m->unet.in_channels, m->unet.out_channels);
 out:
   json_decref(idx);
   free(where);
@@ -1496,6 +1511,10 @@ const vtl_clip_config *vtl_model_files_clip_config(const vtl_model_files *m) {
 
 bool vtl_model_files_is_pixel_space(const vtl_model_files *m) {
   return m->pixel && m->has_unet;
+}
+
+int vtl_model_files_coord_channels(const vtl_model_files *m) {
+  return m->coord_channels;
 }
 
 const char *vtl_model_files_tokenizer_dir(const vtl_model_files *m) {

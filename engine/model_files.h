@@ -302,9 +302,15 @@ const vtl_taesd_config *vtl_model_files_taesd_config(const vtl_model_files *m);
 const vtl_clip_config *vtl_model_files_clip_config(const vtl_model_files *m);
 /* true for a pixel-space pipeline: model_index.json lists no vae (absent
  * or [null, null]) and there is no vae/ folder; its UNet then denoises
- * 3-channel images directly (in_channels == out_channels == 3, checked at
- * open). */
+ * 3-channel images directly (out_channels 3, in_channels 3 plus the coord
+ * channels below, checked at open). */
 bool vtl_model_files_is_pixel_space(const vtl_model_files *m);
+/* A pixel-space model's model_index.json "coord_channels": 0 (absent), or 2:
+ * the pipeline appends two channels to the UNet's input, x and y of each
+ * pixel's centre mapped to [-1, 1] ((j + 0.5) / W * 2 - 1, then the same for
+ * rows), so the UNet takes 3 + 2 channels (checked at open). The project's
+ * own default model uses them (tools/train-tiny). */
+int vtl_model_files_coord_channels(const vtl_model_files *m);
 /* The tokenizer folder (for vtl_tokenizer_load), or NULL. */
 const char *vtl_model_files_tokenizer_dir(const vtl_model_files *m);
 /* scheduler/scheduler_config.json as loaded (borrowed), or NULL. Its

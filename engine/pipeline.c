@@ -25,6 +25,7 @@ struct vtl_pipeline {
   vtl_vae *vae;       /* NULL for a pixel-space model */
   vtl_taesd *taesd;  /* or NULL */
   vtl_text_cond *text; /* prompts -> conditioning, with its cache */
+  int coord_channels; /* pixel space: x, y appended to the UNet input */
   json_t *sched_json; /* owned reference, or NULL */
 };
 
@@ -102,6 +103,7 @@ int vtl_pipeline_load(vtl_cl *cl, const char *path,
   if (!vtl_model_files_is_pixel_space(m) &&
       (rc = vtl_vae_load(cl, m, &p->vae, msg, msglen)))
     goto error;
+  p->coord_channels = vtl_model_files_coord_channels(m);
   json_t *sj = vtl_model_files_scheduler_json(m);
   if (sj) p->sched_json = json_deep_copy(sj);
   vtl_model_files_close(m);
@@ -214,8 +216,10 @@ typedef struct {
   vtl_tensor tcond;     /* [B, time_cond_proj_dim] or unset */
   vtl_tensor labels;    /* [B, E] pooled text: the class labels of a UNet
                            with a class embedding, or unset */
-  vtl_tensor xin, eout; /* [B, L, h, w] */
-  float *hx, *he;       /* host [B * n] */
+  vtl_tensor xin;       /* [B, L + coord channels, h, w] */
+  vtl_tensor eout;      /* [B, L, h, w] */
+  size_t nin;           /* (L + coord channels) * h * w */
+  float *hx, *he;       /* host [B * nin], [B * n] */
   vtl_scheduler sched;
   bool sched_open;
 } render;
@@ -309,6 +313,21 @@ static int guidance_embedding(render *r, int dim) {
   return 0;
 }
 
+/* The coord channels of every batch row of r->hx (after its L sample
+ * channels): x, then y, of each pixel's centre in [-1, 1]. */
+static void fill_coords(render *r, int B) {
+  if (!r->p->coord_channels) return;
+  size_t hw = (size_t)r->h * r->w;
+  for (int b = 0; b < B; b++) {
+    float *cx = r->hx + b * r->nin + r->n, *cy = cx + hw;
+    for (int i = 0; i < r->h; i++)
+      for (int j = 0; j < r->w; j++) {
+        cx[(size_t)i * r->w + j] = (j + 0.5f) / r->w * 2 - 1;
+        cy[(size_t)i * r->w + j] = (i + 0.5f) / r->h * 2 - 1;
+      }
+  }
+}
+
 /* Checks params, sets sizes, opens the scheduler, encodes the text. */
 static int render_begin(render *r, vtl_pipeline *p, const vtl_gen_params *g,
                         char *msg, size_t msglen) {
@@ -341,23 +360,27 @@ static int render_begin(render *r, vtl_pipeline *p, const vtl_gen_params *g,
                 "%d (at most 16384)", g->width, g->height, f);
   const vtl_unet_config *uc = vtl_unet_config_of(p->unet);
   r->L = p->vae ? vtl_vae_config_of(p->vae)->latent_channels : 3;
-  if (uc->in_channels != r->L || uc->out_channels != r->L)
+  if (uc->in_channels != r->L + p->coord_channels || uc->out_channels != r->L)
     return fail(msg, msglen, VTL_EINVAL,
-                "UNet channels %d -> %d do not match the %d %s",
-                uc->in_channels, uc->out_channels, r->L,
-                p->vae ? "latent channels of the VAE" : "image channels");
+                "UNet channels %d -> %d do not match the %d %s (+ %d coord "
+                "channels in)", uc->in_channels, uc->out_channels, r->L,
+                p->vae ? "latent channels of the VAE" : "image channels",
+                p->coord_channels);
   r->h = g->height / f;
   r->w = g->width / f;
   r->n = (size_t)r->L * r->h * r->w;
+  r->nin = (size_t)(r->L + p->coord_channels) * r->h * r->w;
   r->cfg = g->guidance_scale > 1.0 && uc->time_cond_proj_dim == 0;
   int B = r->cfg ? 2 : 1;
-  r->hx = malloc((size_t)B * r->n * sizeof *r->hx);
+  r->hx = malloc((size_t)B * r->nin * sizeof *r->hx);
   r->he = malloc((size_t)B * r->n * sizeof *r->he);
   if (!r->hx || !r->he) return fail(msg, msglen, VTL_ENOMEM, "out of memory");
   int rc = vtl_scheduler_init(&r->sched, g->scheduler, g->steps);
   r->sched_open = true;
   if (rc) return fail(msg, msglen, rc, "scheduler: %s", r->sched.error);
-  rc = vtl_tensor_alloc(p->cl, &r->xin, 4, VTL_SHAPE(B, r->L, r->h, r->w));
+  fill_coords(r, B);
+  rc = vtl_tensor_alloc(p->cl, &r->xin, 4,
+                        VTL_SHAPE(B, r->L + p->coord_channels, r->h, r->w));
   if (!rc) rc = vtl_tensor_alloc(p->cl, &r->eout, 4, VTL_SHAPE(B, r->L, r->h, r->w));
   if (rc) return cl_fail(r, rc, "latents");
   if ((rc = encode_text(r))) return rc;
@@ -399,7 +422,7 @@ static int denoise(render *r, float *x, int begin) {
       rc = fail(r->msg, r->msglen, rc, "step %d: %s", i - begin, s->error);
       break;
     }
-    if (B == 2) memcpy(r->hx + n, r->hx, n * sizeof *r->hx);
+    if (B == 2) memcpy(r->hx + r->nin, r->hx, n * sizeof *r->hx);
     rc = vtl_tensor_write(p->cl, &r->xin, r->hx);
     if (!rc)
       rc = vtl_unet_forward(p->unet, &r->xin, &t, 1, &r->ctx, &ex, &r->eout);

@@ -28,7 +28,8 @@
  *
  * Pixel space (vtl_model_files_is_pixel_space): latent factor 1, 3 latent
  * channels, no scaling factor; the "latents" of a result are the final
- * sample, unclamped.
+ * sample, unclamped. With coord_channels (model_files.h) the UNet's input
+ * is cat([x, x coordinate, y coordinate]) along the channels.
  *
  * (The reference kit's README, kinds txt2img / img2img, has the exact
  * pseudo-code.) LCM-distilled UNets (time_cond_proj_dim) get diffusers'

@@ -10,8 +10,10 @@
  *                   a high strength does not
  *   pixel_blend     a one-term prompt blend renders exactly as the prompt;
  *                   a two-term blend differs from each term alone
- *   pixel_errors    use_taesd refused; a pixel model whose UNet is not
- *                   RGB (in_channels 4) and one whose class embedding
+ *   pixel_errors    use_taesd refused; a pixel model whose UNet inputs are
+ *                   not RGB + its coord channels (in_channels 4; coord
+ *                   channels 0 for a 5-input UNet; coord_channels 3), and
+ *                   one whose class embedding
  *                   does not take the text encoder's width are refused at
  *                   load with a message naming the key
  */
@@ -59,6 +61,18 @@ static const char *make_model(const char *name, const char *key, int val) {
     if (json_dump_file(j, path, JSON_INDENT(1))) abort();
     json_decref(j);
   }
+  return dir;
+}
+
+/* Sets model_index.json's "coord_channels" of the model at dir. */
+static const char *set_index(const char *dir, int coord_channels) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  json_t *j = json_load_file(path, 0, NULL);
+  if (!j) abort();
+  json_object_set_new(j, "coord_channels", json_integer(coord_channels));
+  if (json_dump_file(j, path, JSON_INDENT(1))) abort();
+  json_decref(j);
   return dir;
 }
 
@@ -235,6 +249,9 @@ TEST_IMPL(pixel_errors) {
   if (!rc)
     rc = load_refused(make_model("p16", "projection_class_embeddings_input_dim", 16),
                       "projection_class_embeddings_input_dim");
+  if (!rc) rc = load_refused(set_index(make_model("cc3", NULL, 0), 3), "coord_channels");
+  /* without its coord channels the UNet's 5 inputs do not add up */
+  if (!rc) rc = load_refused(set_index(make_model("cc0", NULL, 0), 0), "in_channels");
   return rc;
 }
 

@@ -23,7 +23,8 @@
  *             layers), for tests
  *   pixel     the default model's family, smaller: a pixel-space pipeline
  *             (VtlPixelDiffusionPipeline, no vae) whose UNet (16/32/32, RGB
- *             in and out) adds a class-embedding projection of the pooled
+ *             and x, y coordinate channels in, RGB out) adds a
+ *             class-embedding projection of the pooled
  *             text (class_embed_type "projection"); the tiny CLIP; DDIM,
  *             squaredcos_cap_v2, v_prediction, trailing, clip_sample; for
  *             tests of the pixel path
@@ -203,10 +204,14 @@ static void unet_resnet(tlist *l, const char *p, int in, int out, int temb) {
   if (in != out) conv(l, cat(b, p, "conv_shortcut."), out, in, 1);
 }
 
+/* The pixel arch's UNet also takes x and y (model_index.json
+ * "coord_channels", as the default model). */
+#define PIXEL_COORD_CHANNELS 2
+
 static void unet_weights(tlist *l, const arch *a) {
   char p[256];
   int n = a->nblocks, c0 = a->ch[0], tt = 4 * c0, io = a->pixel ? 3 : 4;
-  conv(l, "conv_in.", c0, io, 3);
+  conv(l, "conv_in.", c0, io + (a->pixel ? PIXEL_COORD_CHANNELS : 0), 3);
   linear(l, "time_embedding.linear_1.", tt, c0, 1);
   linear(l, "time_embedding.linear_2.", tt, tt, 1);
   if (a->pixel) { /* class labels: the pooled text [B, te_hidden] */
@@ -536,7 +541,8 @@ static void write_unet_config(FILE *f, const arch *a) {
              "  \"norm_num_groups\": %d,\n  \"num_class_embeds\": null,\n"
              "  \"only_cross_attention\": false,\n  \"out_channels\": %d,\n"
              "  \"resnet_time_scale_shift\": \"default\",\n  \"sample_size\": %d,\n",
-          io, a->layers_per_block, a->norm_groups, io, a->sample_size);
+          io + (a->pixel ? PIXEL_COORD_CHANNELS : 0), a->layers_per_block, a->norm_groups,
+          io, a->sample_size);
   if (a->pixel)
     fprintf(f, "  \"class_embed_type\": \"projection\",\n"
                "  \"projection_class_embeddings_input_dim\": %d,\n", a->te_hidden);
@@ -607,7 +613,7 @@ static const char model_index[] =
     "  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
     "  \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n"
     "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n"
-    "  \"vae\": %s\n}\n";
+    "%s  \"vae\": %s\n}\n";
 
 static void copy_file(const char *from, const char *to, int required) {
   FILE *in = fopen(from, "rb");
@@ -704,6 +710,7 @@ int main(int argc, char **argv) {
                                                             : "DDIMScheduler";
   fprintf(f, model_index,
           a->pixel ? "VtlPixelDiffusionPipeline" : "StableDiffusionPipeline", scls,
+          a->pixel ? "  \"coord_channels\": 2,\n" : "",
           a->pixel ? "[null, null]" : "[\"diffusers\", \"AutoencoderKL\"]");
   fclose(f);
   f = open_w(out, "scheduler", "scheduler_config.json", path);

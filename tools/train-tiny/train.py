@@ -8,8 +8,10 @@ A pixel-space UNet2DConditionModel (64x64 RGB, no VAE) and a small
 CLIPTextModel with its own BPE vocabulary (bpe.py), trained together with
 v-prediction on a cosine schedule over procedural captioned images
 (dataset.py, fresh every step). The caption's pooled embedding is added to
-the timestep embedding (diffusers' class_embed_type "projection"). The
-weights written are an EMA of the trained ones. Everything is seeded: the
+the timestep embedding (diffusers' class_embed_type "projection"), the pixel
+coordinates are two extra input channels (COORD_CHANNELS), and a quarter of
+the timesteps are the four the live playhead's 4-step trailing schedule
+visits. The weights written are an EMA of the trained ones. Everything is seeded: the
 same seed, steps and thread count give the same model.
 
 The folder written is the diffusers layout the engine loads for any
@@ -37,6 +39,12 @@ import dataset  # noqa: E402
 from sd_torch import clip, clip_pooled, save_st, unet  # noqa: E402
 
 TEXT_HIDDEN = 64
+# x and y as two extra input channels (model_index.json "coord_channels"; the
+# engine appends them): position is then something the convolutions see
+# instead of something they must infer from the zero padding at the borders.
+COORD_CHANNELS = 2
+# DDIM with 4 trailing steps (scheduler_config()): 999, 749, 499, 249
+LIVE_TIMESTEPS = torch.tensor([999, 749, 499, 249])
 
 CANDIDATES = {
     # name: (block_out_channels, down block types, heads)
@@ -51,7 +59,8 @@ def unet_config(name, size):
     ch, down, heads = CANDIDATES[name]
     up = [t.replace("Down", "Up") for t in reversed(down)]
     return {
-        "_class_name": "UNet2DConditionModel", "sample_size": size, "in_channels": 3, "out_channels": 3,
+        "_class_name": "UNet2DConditionModel", "sample_size": size, "in_channels": 3 + COORD_CHANNELS,
+        "out_channels": 3,
         "down_block_types": down, "up_block_types": up, "mid_block_type": "UNetMidBlock2DCrossAttn",
         "block_out_channels": ch, "layers_per_block": 1, "attention_head_dim": heads,
         "cross_attention_dim": TEXT_HIDDEN, "norm_num_groups": 8, "norm_eps": 1e-5, "act_fn": "silu",
@@ -208,7 +217,18 @@ class Model:
 
     def forward(self, x, t, ids):
         hid = clip(ids, self.T, self.tcfg)
-        return unet(x, t, hid, self.U, self.ucfg, class_labels=clip_pooled(ids, hid, self.tcfg))
+        return unet(torch.cat([x, coords(x)], 1), t, hid, self.U, self.ucfg,
+                    class_labels=clip_pooled(ids, hid, self.tcfg))
+
+
+def coords(x):
+    """[B, 2, H, W]: channel 0 the column's centre, channel 1 the row's, each
+    mapped to [-1, 1] ((j + 0.5) / W * 2 - 1), as the engine's pipeline makes
+    them for a model_index.json with "coord_channels": 2."""
+    B, _, H, W = x.shape
+    cx = ((torch.arange(W, dtype=torch.float32) + 0.5) / W * 2 - 1)[None, :].expand(H, W)
+    cy = ((torch.arange(H, dtype=torch.float32) + 0.5) / H * 2 - 1)[:, None].expand(H, W)
+    return torch.stack([cx, cy])[None].expand(B, 2, H, W)
 
 
 def count(W):
@@ -254,7 +274,7 @@ def write_model(out, m, ema_u, ema_t, tok, meta):
     dump({"_class_name": "VtlPixelDiffusionPipeline", "_vtl_comment": "pixel space: no vae",
           "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
           "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
-          "vae": [None, None]}, "model_index.json")
+          "vae": [None, None], "coord_channels": COORD_CHANNELS}, "model_index.json")
     dump(meta, "training.json")
 
 
@@ -303,6 +323,8 @@ def train(args, tok, voc):
         x0 = torch.from_numpy(x0)
         ids = torch.tensor([tok.encode(c) for c in texts])
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
+        few = torch.rand(args.batch, generator=gen) < 0.25
+        t = torch.where(few, LIVE_TIMESTEPS[torch.randint(0, 4, (args.batch,), generator=gen)], t)
         eps = torch.randn(x0.shape, generator=gen)
         a = ac[t].sqrt()[:, None, None, None]
         s = (1 - ac[t]).sqrt()[:, None, None, None]
