@@ -1,6 +1,8 @@
 /* op_conv.c — conv2d as im2col + GEMM, on both backends (the GEMM goes
  * through vtl__sgemm: CLBlast or OpenBLAS), bias and activation fused as the
- * GEMM's epilogue. Kernels: kernels/conv.cl (im2col),
+ * GEMM's epilogue; 3x3 stride-1 "same" convolutions with enough channels
+ * and pixels as Winograd F(2x2, 3x3) instead (op_winograd.c), chosen in one
+ * place: use_winograd. Kernels: kernels/conv.cl (im2col),
  * kernels/elementwise.cl (bias_act_mat, the CL epilogue). Contracts: ops.h.
  *
  * Per image n, with P = OH*OW output pixels and K = Ci*KH*KW:
@@ -13,6 +15,9 @@
  * pixels (columns) per chunk, so the scratch buffer stays small even for the
  * VAE decoder at 512x512 (128 channels x 9 x 262144 pixels would be 1.2 GB):
  * the chunk's GEMM writes columns p0 .. p0+np-1 of y[n] with ldc = P. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "ops.h"
 #include "runtime_int.h"
 
@@ -70,6 +75,24 @@ static int im2col(vtl_cl *cl, const vtl_tensor *col, const vtl_tensor *x,
   return vtl__launch(cl, k, name, 2, gws, lws);
 }
 
+/* 1 when conv2d goes through Winograd: the shape must be 3x3, stride 1,
+ * padding 1 on every side (y the size of x); then $VTL_CONV=winograd forces
+ * it, =im2col forbids it, and otherwise the measured rule decides
+ * (bench/README.md "Winograd 3x3"): both channel counts >= 32 (below, the
+ * transforms cost more than the products save) and at least 256 tiles an
+ * image, 32x32 pixels (fewer make 16 thin products that OpenBLAS runs
+ * below speed, and the per-call weight transform a larger share). */
+static int use_winograd(int Ci, int Co, int H, int W, int KH, int KW,
+                        int stride, int pad_t, int pad_l, int OH, int OW) {
+  if (KH != 3 || KW != 3 || stride != 1 || pad_t != 1 || pad_l != 1 ||
+      OH != H || OW != W)
+    return 0;
+  const char *env = getenv("VTL_CONV");
+  if (env && strcmp(env, "winograd") == 0) return 1;
+  if (env && strcmp(env, "im2col") == 0) return 0;
+  return Ci >= 32 && Co >= 32 && (size_t)((H + 1) / 2) * ((W + 1) / 2) >= 256;
+}
+
 int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                   const vtl_tensor *w, const vtl_tensor *b, int stride,
                   int pad_t, int pad_l, vtl_act act) {
@@ -104,6 +127,8 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
   size_t P = (size_t)OH * OW, K = (size_t)Ci * KH * KW;
   int direct = KH == 1 && KW == 1 && stride == 1 && pad_t == 0 && pad_l == 0 &&
                OH == H && OW == W;
+  if (use_winograd(Ci, Co, H, W, KH, KW, stride, pad_t, pad_l, OH, OW))
+    return vtl__conv3x3_winograd(cl, y, x, w, b, act);
   vtl__epilogue ep = {b, 1, act}; /* bias per output channel = row */
   if (direct)
     return vtl__sgemm(cl, N, 0, 0, Co, (int)P, Ci, 1.0f, w, 0, 0, Ci, x, 0,

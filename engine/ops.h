@@ -48,7 +48,11 @@ void vtl_linear_ref(float *y, const float *x, const float *w, const float *b,
 /* y [N, Co, OH, OW] = act(conv(x [N, Ci, H, W], w [Co, Ci, KH, KW]) + b[Co])
  * with the given stride and zero padding pad on every side; b may be NULL.
  * OH = (H + 2 pad - KH) / stride + 1 (same for OW) must match y. y may not
- * alias x. */
+ * alias x. Computed as im2col + GEMM, or for 3x3 with stride 1 and padding
+ * 1 as Winograd F(2x2, 3x3) where op_conv.c's measured rule says it is
+ * faster (enough channels and pixels); $VTL_CONV=im2col|winograd forces
+ * one (tests, benchmarks; winograd only applies to those 3x3 shapes). The
+ * two differ by float rounding only (tests/test_ops.c states the bound). */
 int vtl_conv2d(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                const vtl_tensor *w, const vtl_tensor *b, int stride, int pad,
                vtl_act act);

@@ -26,7 +26,8 @@
   X(NORM,        "norm")                                                     \
   X(CONV,        "conv")                                                     \
   X(ATTENTION,   "attention")                                             \
-  X(CONVERT,     "convert")
+  X(CONVERT,     "convert")                                                \
+  X(WINOGRAD,    "winograd")
 
 typedef enum {
 #define X(id, file) VTL_PROG_##id,
@@ -154,7 +155,14 @@ int vtl__bias_act(vtl_cl *cl, const vtl_tensor *y, size_t y_off,
  * op_attention.c). Variables, not constants, so that tests can make them small
  * and exercise the chunking on small shapes. */
 extern size_t vtl__conv_col_chunk;
+extern size_t vtl__conv_wino_chunk; /* V + M of op_winograd.c */
 extern size_t vtl__attention_score_chunk;
+
+/* conv2d 3x3, stride 1, padding 1, y the size of x, as Winograd F(2x2, 3x3)
+ * (op_winograd.c); op_conv.c has checked the shapes and chosen it. */
+int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
+                          const vtl_tensor *x, const vtl_tensor *w,
+                          const vtl_tensor *b, int act);
 
 /* One work-group size for a 1-D launch of n items. */
 size_t vtl__wgs(const vtl_cl *cl);

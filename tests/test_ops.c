@@ -411,9 +411,15 @@ TEST_IMPL(ops_conv2d) {
       {1, 2, 4, 4, 3, 4, 4, 4, 0, 0, 1, 1, VTL_ACT_NONE, 1},    /* patchify */
       {2, 3, 7, 13, 5, 3, 3, 1, 1, 1, 7, 13, VTL_ACT_SILU, 1},  /* chunked */
   };
-  size_t chunk = vtl__conv_col_chunk, nfixed = sizeof cases / sizeof cases[0];
-  for (size_t b = 0; b < 2; b++) {
-    vtl_cl_set_backend(rt(), backends[b]);
+  size_t chunk = vtl__conv_col_chunk, wchunk = vtl__conv_wino_chunk,
+         nfixed = sizeof cases / sizeof cases[0];
+  /* each case as the rule picks, then forced to each path (VTL_CONV only
+   * changes the 3x3 stride-1 pad-1 cases; ops.h) */
+  static const char *const modes[] = {NULL, "im2col", "winograd"};
+  for (size_t b = 0; b < 2 * 3; b++) {
+    vtl_cl_set_backend(rt(), backends[b % 2]);
+    if (modes[b / 2]) CHECK(setenv("VTL_CONV", modes[b / 2], 1));
+    else CHECK(unsetenv("VTL_CONV"));
     for (size_t c = 0; c < nfixed + 4; c++) { /* then 4 random shapes */
       int r[14];
       if (c >= nfixed) { /* symmetric padding, as vtl_conv2d */
@@ -429,8 +435,10 @@ TEST_IMPL(ops_conv2d) {
       int N = k[0], Ci = k[1], H = k[2], W = k[3], Co = k[4], KH = k[5],
           KW = k[6], s = k[7], pt = k[8], pl = k[9], OH = k[10], OW = k[11];
       vtl_act act = (vtl_act)k[12];
-      /* the last case: 27*10 floats of scratch = 10 of 91 pixels a chunk */
+      /* the last case: 27*10 floats of scratch = 10 of 91 pixels a chunk;
+       * Winograd: 16*(3+5)*7 floats a tile row, one row a chunk */
       vtl__conv_col_chunk = c == 6 ? 270 : chunk;
+      vtl__conv_wino_chunk = c == 6 ? 1000 : wchunk;
       size_t nx = (size_t)N * Ci * H * W, nw = (size_t)Co * Ci * KH * KW,
              ny = (size_t)N * Co * OH * OW;
       float *hx = host_rand(nx), *hw = host_rand(nw), *hb = host_rand(Co),
@@ -450,7 +458,8 @@ TEST_IMPL(ops_conv2d) {
       vtl_conv2d_ref(ref, hx, hw, k[13] ? hb : NULL, N, Ci, H, W, Co, KH, KW,
                      s, pt, pl, OH, OW, act);
       char what[96];
-      snprintf(what, sizeof what, "conv2d %s case %zu w %s", bname(backends[b]),
+      snprintf(what, sizeof what, "conv2d %s %s case %zu w %s",
+               bname(backends[b % 2]), modes[b / 2] ? modes[b / 2] : "auto",
                c, half ? "f16" : "f32");
       ASSERT_OK(close_enough(what, got, ref, ny, 1e-4, 1e-4));
       free(got), free(hx), free(hw), free(hb), free(ref);
@@ -461,6 +470,8 @@ TEST_IMPL(ops_conv2d) {
     }
   }
   vtl__conv_col_chunk = chunk;
+  vtl__conv_wino_chunk = wchunk;
+  CHECK(unsetenv("VTL_CONV"));
   /* the symmetric form checks y's size */
   vtl_tensor x, w, y;
   dev(&x, 4, VTL_SHAPE(1, 3, 8, 8), NULL);
@@ -471,6 +482,64 @@ TEST_IMPL(ops_conv2d) {
   vtl_tensor_release(rt(), &x);
   vtl_tensor_release(rt(), &w);
   vtl_tensor_release(rt(), &y);
+  vtl_cl_set_backend(rt(), VTL_BACKEND_AUTO);
+  return 0;
+}
+
+/* Winograd F(2x2, 3x3) (op_winograd.c), forced, against the direct
+ * reference: random N (1-2), channels 1-70 (multiples of nothing), sides
+ * 1-19 (odd ones: the half tiles), every activation, with and without bias,
+ * f32 and f16 weights, scratch chunks of one tile row or all, both backends.
+ * Tolerance: Winograd sums Ci products of transformed values, |V| <= 4 max|x|
+ * and |U| <= 9/4 max|g|, then adds 9 of them in the output transform, so
+ * its float error bound is ~36x the direct sum's, which is under 2e-6 here
+ * for 9 Ci <= 630 terms of |x g| <= 1 (in practice a few ulp of the
+ * output: the sums are random-walk, not worst case). 3e-4 absolute + 1e-4
+ * relative is that bound for Ci <= 70 with room; the largest error seen
+ * over these cases is printed. */
+TEST_IMPL(ops_conv2d_winograd) {
+  size_t wchunk = vtl__conv_wino_chunk;
+  CHECK(setenv("VTL_CONV", "winograd", 1));
+  double worst = 0;
+  for (int c = 0; c < 24; c++) {
+    vtl_cl_set_backend(rt(), backends[c % 2]);
+    int N = irand(1, 2), Ci = irand(1, 70), Co = irand(1, 70),
+        H = irand(1, 19), W = irand(1, 19), half = c % 3 == 0,
+        has_b = c % 4 != 1;
+    vtl_act act = (vtl_act)(c % 5);
+    if (c < 2) N = 2, H = 9, W = 13; /* odd sides, two images, fixed */
+    vtl__conv_wino_chunk = c % 4 == 2 ? 1 : wchunk; /* one tile row a chunk */
+    size_t nx = (size_t)N * Ci * H * W, nw = (size_t)Co * Ci * 9,
+           ny = (size_t)N * Co * H * W;
+    float *hx = host_rand(nx), *hw = host_rand(nw), *hb = host_rand(Co),
+          *ref = malloc(ny * sizeof *ref);
+    vtl_tensor x, w, bias, y;
+    dev(&x, 4, VTL_SHAPE(N, Ci, H, W), hx);
+    dev_weight(&w, 4, VTL_SHAPE(Co, Ci, 3, 3), hw, half);
+    dev(&bias, 1, VTL_SHAPE(Co), hb);
+    dev(&y, 4, VTL_SHAPE(N, Co, H, W), NULL);
+    ASSERT_OP(rt(), vtl_conv2d(rt(), &y, &x, &w, has_b ? &bias : NULL, 1, 1,
+                               act));
+    float *got = fetch(&y);
+    vtl_conv2d_ref(ref, hx, hw, has_b ? hb : NULL, N, Ci, H, W, Co, 3, 3, 1,
+                   1, 1, H, W, act);
+    for (size_t i = 0; i < ny; i++)
+      if (fabs((double)got[i] - ref[i]) > worst)
+        worst = fabs((double)got[i] - ref[i]);
+    char what[128];
+    snprintf(what, sizeof what, "winograd %s N %d Ci %d Co %d %dx%d act %d "
+             "bias %d w %s", bname(backends[c % 2]), N, Ci, Co, H, W, (int)act,
+             has_b, half ? "f16" : "f32");
+    ASSERT_OK(close_enough(what, got, ref, ny, 3e-4, 1e-4));
+    free(got), free(hx), free(hw), free(hb), free(ref);
+    vtl_tensor_release(rt(), &x);
+    vtl_tensor_release(rt(), &w);
+    vtl_tensor_release(rt(), &bias);
+    vtl_tensor_release(rt(), &y);
+  }
+  fprintf(stderr, "winograd: largest |got - ref| %.3g\n", worst);
+  vtl__conv_wino_chunk = wchunk;
+  CHECK(unsetenv("VTL_CONV"));
   vtl_cl_set_backend(rt(), VTL_BACKEND_AUTO);
   return 0;
 }
@@ -848,6 +917,7 @@ TEST_LIST(
   TEST_ENTRY(ops_gemm)
   TEST_ENTRY(ops_linear)
   TEST_ENTRY(ops_conv2d)
+  TEST_ENTRY(ops_conv2d_winograd)
   TEST_ENTRY(ops_gemm_f16)
   TEST_ENTRY(f16_rounding)
   TEST_ENTRY(runtime_weights_choice)

@@ -1,0 +1,104 @@
+// winograd.cl — the three transforms of Winograd F(2x2, 3x3) convolution
+// (Lavin & Gray 2015) for 3x3, stride 1, padding 1 (engine/op_winograd.c;
+// the 16 products in between go through vtl__sgemm).
+//
+//   B^T = | 1  0 -1  0 |   G = | 1    0    0   |   A^T = | 1  1  1  0 |
+//         | 0  1  1  0 |       | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+//         | 0 -1  1  0 |       | 1/2 -1/2  1/2 |
+//         | 0  1  0 -1 |       | 0    0    1   |
+//
+//   Y (2x2) = A^T [ (G g G^T) .* (B^T d B) ] A   per 4x4 input tile d
+//
+// Tiles: tile (ty, tx) of an image covers outputs (2ty .. 2ty+1, 2tx ..
+// 2tx+1) and reads inputs (2ty-1 .. 2ty+2, 2tx-1 .. 2tx+2); inputs outside
+// the image read as 0 (the padding), outputs outside it (odd H or W) are not
+// written. TW = ceil(W/2) tiles a row. The host transforms NTY tile rows
+// from TY0 on at a time (one chunk), T = NTY*TW tiles, t = r*TW + tx.
+// Element k = 4i + j of a 4x4 transform is matrix k of U, V and M:
+//
+//   wino_weight  g [Co, Ci, 3, 3] -> U [16][Co, Ci].  2-D (Ci, Co).
+//   wino_input   x [C, H, W] (one image) -> V [16][C, T].  3-D (TW, NTY, C).
+//   wino_output  M [16][Co, T] -> y [Co, H, W] (one image), + b[co] when
+//                has_b (the activation is a separate pass: op_winograd.c).
+//                3-D (TW, NTY, Co).
+//
+// All bounds-checked (the host rounds the ranges up to its work-group
+// size), no division: the tile index is the range's dims 0 and 1, dim 0
+// the contiguous run of V, M and y (elementwise.cl's header says why).
+
+// rows of B^T d: the same combination on four row vectors, and on the
+// four elements of one row vector (d B)
+#define BT(d0, d1, d2, d3) (d0) - (d2), (d1) + (d2), (d2) - (d1), (d1) - (d3)
+inline float4 bt4(float4 r) { return (float4)(BT(r.x, r.y, r.z, r.w)); }
+
+__kernel void wino_weight(__global float *u, ulong uo, __global const float *g,
+                          ulong go, int Co, int Ci) {
+  int ci = get_global_id(0), co = get_global_id(1);
+  if (ci >= Ci || co >= Co) return;
+  __global const float *p = g + go + ((size_t)co * Ci + ci) * 9;
+  float3 g0 = vload3(0, p), g1 = vload3(1, p), g2 = vload3(2, p);
+  float3 r[4] = {g0, 0.5f * (g0 + g1 + g2), 0.5f * (g0 - g1 + g2), g2};
+  size_t plane = (size_t)Co * Ci, at = uo + (size_t)co * Ci + ci;
+  for (int i = 0; i < 4; i++) {
+    float3 v = r[i];
+    u[at + (4 * i + 0) * plane] = v.x;
+    u[at + (4 * i + 1) * plane] = 0.5f * (v.x + v.y + v.z);
+    u[at + (4 * i + 2) * plane] = 0.5f * (v.x - v.y + v.z);
+    u[at + (4 * i + 3) * plane] = v.z;
+  }
+}
+
+__kernel void wino_input(__global float *v, ulong vo, __global const float *x,
+                         ulong xo, int C, int H, int W, int TW, int TY0,
+                         int NTY) {
+  int tx = get_global_id(0), r = get_global_id(1), c = get_global_id(2);
+  if (tx >= TW || r >= NTY || c >= C) return;
+  int y0 = 2 * (TY0 + r) - 1, x0 = 2 * tx - 1;
+  __global const float *src = x + xo + (size_t)c * H * W;
+  float4 d[4];
+  for (int i = 0; i < 4; i++) {
+    int iy = y0 + i;
+    float e[4];
+    for (int j = 0; j < 4; j++) {
+      int ix = x0 + j;
+      e[j] = iy >= 0 && iy < H && ix >= 0 && ix < W
+                 ? src[(size_t)iy * W + ix] : 0.0f;
+    }
+    d[i] = bt4((float4)(e[0], e[1], e[2], e[3])); // d B, row i
+  }
+  float4 b[4] = {BT(d[0], d[1], d[2], d[3])};      // B^T (d B)
+  size_t T = (size_t)NTY * TW, plane = (size_t)C * T;
+  __global float *dst = v + vo + (size_t)c * T + (size_t)r * TW + tx;
+  for (int i = 0; i < 4; i++) {
+    dst[(4 * i + 0) * plane] = b[i].x;
+    dst[(4 * i + 1) * plane] = b[i].y;
+    dst[(4 * i + 2) * plane] = b[i].z;
+    dst[(4 * i + 3) * plane] = b[i].w;
+  }
+}
+
+__kernel void wino_output(__global float *y, ulong yo, __global const float *m,
+                          ulong mo, __global const float *b, ulong bo,
+                          int has_b, int Co, int H, int W, int TW, int TY0,
+                          int NTY) {
+  int tx = get_global_id(0), r = get_global_id(1), co = get_global_id(2);
+  if (tx >= TW || r >= NTY || co >= Co) return;
+  size_t T = (size_t)NTY * TW, plane = (size_t)Co * T;
+  __global const float *src = m + mo + (size_t)co * T + (size_t)r * TW + tx;
+  float4 e[4];
+  for (int i = 0; i < 4; i++)
+    e[i] = (float4)(src[(4 * i + 0) * plane], src[(4 * i + 1) * plane],
+                    src[(4 * i + 2) * plane], src[(4 * i + 3) * plane]);
+  float4 a0 = e[0] + e[1] + e[2], a1 = e[1] - e[2] - e[3]; // A^T M
+  float bias = has_b ? b[bo + co] : 0.0f;
+  float2 o0 = (float2)(a0.x + a0.y + a0.z, a0.y - a0.z - a0.w) + bias,
+         o1 = (float2)(a1.x + a1.y + a1.z, a1.y - a1.z - a1.w) + bias;
+  int oy = 2 * (TY0 + r), ox = 2 * tx;
+  __global float *dst = y + yo + ((size_t)co * H + oy) * W + ox;
+  int two = ox + 1 < W; // odd W: the last tile has one column
+  if (two) vstore2(o0, 0, dst);
+  else dst[0] = o0.x;
+  if (oy + 1 >= H) return; // odd H: the last tile row has one row
+  if (two) vstore2(o1, 0, dst + W);
+  else dst[W] = o1.x;
+}

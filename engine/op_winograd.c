@@ -1,0 +1,124 @@
+/* op_winograd.c — conv2d 3x3, stride 1, padding 1 as Winograd F(2x2, 3x3)
+ * (Lavin & Gray 2015): 16 products of [Co, Ci] x [Ci, T] instead of one of
+ * [Co, 9 Ci] x [9 Ci, 4 T], 2.25x fewer multiply-adds than im2col + GEMM.
+ * op_conv.c decides when (vtl__conv_use_winograd); kernels:
+ * kernels/winograd.cl (the transforms and their formulas). Per call:
+ *
+ *   U [16][Co, Ci]  = G g G^T              once (an f16 g widened first)
+ *   per image n, per chunk of NTY tile rows (T = NTY * ceil(W/2) tiles):
+ *     V [16][Ci, T] = B^T d B              wino_input
+ *     M [16][Co, T] = U[k] x V[k]          vtl__sgemm, batch 16
+ *     y[n] rows     = A^T M A + b          wino_output
+ *   y = act(y)                             one pass, when act is not NONE
+ *
+ * U is transformed on every call rather than cached with the model: it is
+ * 16/9 of the weight's bytes written once per call, against a product of
+ * 2 Co Ci 16 T FLOPs, and the rule in op_conv.c only sends convolutions
+ * with many tiles here (bench/README.md "Winograd 3x3" has the figures).
+ * V and M together stay within vtl__conv_wino_chunk floats (whole tile rows,
+ * at least one), so the VAE at 512x512 (512 channels, 65536 tiles an image:
+ * 4 GiB of V and M) runs in bounded scratch.
+ *
+ * The activation is a separate pass (vtl__bias_act, elementwise.cl owns the
+ * activation functions); the bias is added by the output transform. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "runtime_int.h"
+
+size_t vtl__conv_wino_chunk = (size_t)8 << 20; /* V + M scratch: 32 MiB */
+
+#define ARG_MEM(t) sizeof(cl_mem), &(t)->buf
+#define ARG(v) sizeof(v), &(v)
+
+/* The work-group of the 3-D transforms: 16 tiles of a row x 16 channels
+ * (PoCL runs a group as one vectorised loop; fewer, larger groups cost
+ * less to launch than one per row). */
+static const size_t WINO_LWS[3] = {16, 1, 16};
+
+static int weight_transform(vtl_cl *cl, const vtl_tensor *u,
+                            const vtl_tensor *g, int Co, int Ci) {
+  cl_kernel k;
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_WINOGRAD, "wino_weight", &k));
+  cl_ulong uo = u->off, go = g->off;
+  VTL__TRY(vtl__args(cl, k, "wino_weight", ARG_MEM(u), ARG(uo), ARG_MEM(g),
+                     ARG(go), ARG(Co), ARG(Ci), (size_t)0));
+  size_t gws[2] = {(size_t)Ci, (size_t)Co}, lws[2] = {16, 4};
+  return vtl__launch(cl, k, "wino_weight", 2, gws, lws);
+}
+
+static int input_transform(vtl_cl *cl, const vtl_tensor *v,
+                           const vtl_tensor *x, size_t x_off, int C, int H,
+                           int W, int TW, int ty0, int nty) {
+  cl_kernel k;
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_WINOGRAD, "wino_input", &k));
+  cl_ulong vo = v->off, xo = x->off + x_off;
+  VTL__TRY(vtl__args(cl, k, "wino_input", ARG_MEM(v), ARG(vo), ARG_MEM(x),
+                     ARG(xo), ARG(C), ARG(H), ARG(W), ARG(TW), ARG(ty0),
+                     ARG(nty), (size_t)0));
+  size_t gws[3] = {(size_t)TW, (size_t)nty, (size_t)C};
+  return vtl__launch(cl, k, "wino_input", 3, gws, WINO_LWS);
+}
+
+static int output_transform(vtl_cl *cl, const vtl_tensor *y, size_t y_off,
+                            const vtl_tensor *m, const vtl_tensor *b, int Co,
+                            int H, int W, int TW, int ty0, int nty) {
+  cl_kernel k;
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_WINOGRAD, "wino_output", &k));
+  cl_ulong yo = y->off + y_off, mo = m->off, bo = b ? b->off : mo;
+  cl_mem bm = b ? b->buf : m->buf; /* has_b = 0: m, read but unused */
+  cl_int has_b = b != NULL;
+  VTL__TRY(vtl__args(cl, k, "wino_output", ARG_MEM(y), ARG(yo), ARG_MEM(m),
+                     ARG(mo), sizeof(cl_mem), &bm, ARG(bo), ARG(has_b),
+                     ARG(Co), ARG(H), ARG(W), ARG(TW), ARG(ty0), ARG(nty),
+                     (size_t)0));
+  size_t gws[3] = {(size_t)TW, (size_t)nty, (size_t)Co};
+  return vtl__launch(cl, k, "wino_output", 3, gws, WINO_LWS);
+}
+
+int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
+                          const vtl_tensor *x, const vtl_tensor *w,
+                          const vtl_tensor *b, int act) {
+  int N = (int)x->shape[0], Ci = (int)x->shape[1], H = (int)x->shape[2],
+      W = (int)x->shape[3], Co = (int)w->shape[0];
+  int TH = (H + 1) / 2, TW = (W + 1) / 2;
+  size_t row = (size_t)16 * (Ci + Co) * TW; /* V + M floats a tile row */
+  size_t nty = vtl__conv_wino_chunk / row;
+  if (nty < 1) nty = 1;
+  if (nty > (size_t)TH) nty = (size_t)TH;
+  size_t T = nty * TW;
+  VTL__REQUIRE(cl, (size_t)16 * Co * Ci <= VTL__MAX_ELEMS &&
+                       row * nty <= VTL__MAX_ELEMS,
+               "conv2d winograd: too large (%d -> %d channels, width %d)",
+               Ci, Co, W);
+  vtl_tensor ww, u, v, m;
+  memset(&u, 0, sizeof u), memset(&v, 0, sizeof v), memset(&m, 0, sizeof m);
+  int rc = vtl__widen(cl, &w, &ww);
+  if (rc == 0)
+    rc = vtl_tensor_alloc(cl, &u, 3, VTL_SHAPE(16, Co, Ci));
+  if (rc == 0) rc = weight_transform(cl, &u, w, Co, Ci);
+  vtl_tensor_release(cl, &ww); /* the in-order queue reads it first */
+  if (rc == 0)
+    rc = vtl_tensor_alloc(cl, &v, 3, VTL_SHAPE(16, Ci, (int64_t)T));
+  if (rc == 0)
+    rc = vtl_tensor_alloc(cl, &m, 3, VTL_SHAPE(16, Co, (int64_t)T));
+  size_t xs = (size_t)Ci * H * W, ys = (size_t)Co * H * W;
+  for (int n = 0; n < N && rc == 0; n++)
+    for (int ty0 = 0; ty0 < TH && rc == 0; ty0 += (int)nty) {
+      int ny = TH - ty0 < (int)nty ? TH - ty0 : (int)nty, nt = ny * TW;
+      rc = input_transform(cl, &v, x, n * xs, Ci, H, W, TW, ty0, ny);
+      if (rc == 0) /* the chunk's V and M are [16][C, nt], packed */
+        rc = vtl__sgemm(cl, 16, 0, 0, Co, nt, Ci, 1.0f, &u, 0,
+                        (size_t)Co * Ci, Ci, &v, 0, (size_t)Ci * nt, nt,
+                        0.0f, &m, 0, (size_t)Co * nt, nt, NULL);
+      if (rc == 0)
+        rc = output_transform(cl, y, n * ys, &m, b, Co, H, W, TW, ty0, ny);
+    }
+  if (rc == 0 && act != VTL_ACT_NONE)
+    rc = vtl__bias_act(cl, y, 0, y, 0, NULL, vtl_tensor_numel(y), 1, 1, act);
+  vtl_tensor_release(cl, &u);
+  vtl_tensor_release(cl, &v);
+  vtl_tensor_release(cl, &m);
+  return rc;
+}
