@@ -14,13 +14,19 @@
 // the image read as 0 (the padding), outputs outside it (odd H or W) are not
 // written. TW = ceil(W/2) tiles a row. The host transforms NTY tile rows
 // from TY0 on at a time (one chunk), T = NTY*TW tiles, t = r*TW + tx.
-// Element k = 4i + j of a 4x4 transform is matrix k of U, V and M:
+// Element k = 4i + j of a 4x4 transform is matrix k of U, V and M; V and M
+// come with the distance between their matrices, plane (floats, >= C*T:
+// the host pads it, op_winograd.c says why).
 //
 //   wino_weight  g [Co, Ci, 3, 3] -> U [16][Co, Ci].  2-D (Ci, Co).
 //   wino_input   x [C, H, W] (one image) -> V [16][C, T].  3-D (TW, NTY, C).
 //   wino_output  M [16][Co, T] -> y [Co, H, W] (one image), + b[co] when
 //                has_b (the activation is a separate pass: op_winograd.c).
 //                3-D (TW, NTY, Co).
+//   wino_input_rows, wino_output_rows  the same for CPUs: one work-item per
+//                (tile row, channel) looping over the row's TW tiles, 2-D
+//                (NTY, C); contiguous streams per item, and far fewer
+//                work-groups for PoCL to launch (conv.cl's im2col_rows).
 //
 // All bounds-checked (the host rounds the ranges up to its work-group
 // size), no division: the tile index is the range's dims 0 and 1, dim 0
@@ -48,13 +54,24 @@ __kernel void wino_weight(__global float *u, ulong uo, __global const float *g,
   }
 }
 
-__kernel void wino_input(__global float *v, ulong vo, __global const float *x,
-                         ulong xo, int C, int H, int W, int TW, int TY0,
-                         int NTY) {
-  int tx = get_global_id(0), r = get_global_id(1), c = get_global_id(2);
-  if (tx >= TW || r >= NTY || c >= C) return;
-  int y0 = 2 * (TY0 + r) - 1, x0 = 2 * tx - 1;
-  __global const float *src = x + xo + (size_t)c * H * W;
+// V[4i + j] = row i of B^T (d B) at dst[(4i + j) * plane], from the rows
+// of d B
+inline void store_v(__global float *dst, size_t plane, float4 d0, float4 d1,
+                    float4 d2, float4 d3) {
+  float4 b[4] = {BT(d0, d1, d2, d3)};
+  for (int i = 0; i < 4; i++) {
+    dst[(4 * i + 0) * plane] = b[i].x;
+    dst[(4 * i + 1) * plane] = b[i].y;
+    dst[(4 * i + 2) * plane] = b[i].z;
+    dst[(4 * i + 3) * plane] = b[i].w;
+  }
+}
+
+// One input tile: V[k] at dst[k * plane] from the 4x4 window at (y0, x0)
+// of the image src [H, W], zero outside it.
+inline void input_tile(__global float *dst, size_t plane,
+                       __global const float *src, int H, int W, int y0,
+                       int x0) {
   float4 d[4];
   for (int i = 0; i < 4; i++) {
     int iy = y0 + i;
@@ -66,39 +83,86 @@ __kernel void wino_input(__global float *v, ulong vo, __global const float *x,
     }
     d[i] = bt4((float4)(e[0], e[1], e[2], e[3])); // d B, row i
   }
-  float4 b[4] = {BT(d[0], d[1], d[2], d[3])};      // B^T (d B)
-  size_t T = (size_t)NTY * TW, plane = (size_t)C * T;
-  __global float *dst = v + vo + (size_t)c * T + (size_t)r * TW + tx;
-  for (int i = 0; i < 4; i++) {
-    dst[(4 * i + 0) * plane] = b[i].x;
-    dst[(4 * i + 1) * plane] = b[i].y;
-    dst[(4 * i + 2) * plane] = b[i].z;
-    dst[(4 * i + 3) * plane] = b[i].w;
-  }
+  store_v(dst, plane, d[0], d[1], d[2], d[3]);
 }
 
-__kernel void wino_output(__global float *y, ulong yo, __global const float *m,
-                          ulong mo, __global const float *b, ulong bo,
-                          int has_b, int Co, int H, int W, int TW, int TY0,
-                          int NTY) {
-  int tx = get_global_id(0), r = get_global_id(1), co = get_global_id(2);
-  if (tx >= TW || r >= NTY || co >= Co) return;
-  size_t T = (size_t)NTY * TW, plane = (size_t)Co * T;
-  __global const float *src = m + mo + (size_t)co * T + (size_t)r * TW + tx;
+// One output tile: y's 2x2 (fewer at an odd edge) at (oy, ox) of the image
+// dst [H, W] from M[k] at src[k * plane].
+inline void output_tile(__global float *dst, __global const float *src,
+                        size_t plane, float bias, int H, int W, int oy,
+                        int ox) {
   float4 e[4];
   for (int i = 0; i < 4; i++)
     e[i] = (float4)(src[(4 * i + 0) * plane], src[(4 * i + 1) * plane],
                     src[(4 * i + 2) * plane], src[(4 * i + 3) * plane]);
   float4 a0 = e[0] + e[1] + e[2], a1 = e[1] - e[2] - e[3]; // A^T M
-  float bias = has_b ? b[bo + co] : 0.0f;
   float2 o0 = (float2)(a0.x + a0.y + a0.z, a0.y - a0.z - a0.w) + bias,
          o1 = (float2)(a1.x + a1.y + a1.z, a1.y - a1.z - a1.w) + bias;
-  int oy = 2 * (TY0 + r), ox = 2 * tx;
-  __global float *dst = y + yo + ((size_t)co * H + oy) * W + ox;
+  __global float *p = dst + (size_t)oy * W + ox;
   int two = ox + 1 < W; // odd W: the last tile has one column
-  if (two) vstore2(o0, 0, dst);
-  else dst[0] = o0.x;
+  if (two) vstore2(o0, 0, p);
+  else p[0] = o0.x;
   if (oy + 1 >= H) return; // odd H: the last tile row has one row
-  if (two) vstore2(o1, 0, dst + W);
-  else dst[W] = o1.x;
+  if (two) vstore2(o1, 0, p + W);
+  else p[W] = o1.x;
+}
+
+__kernel void wino_input(__global float *v, ulong vo, ulong plane,
+                         __global const float *x, ulong xo, int C, int H,
+                         int W, int TW, int TY0, int NTY) {
+  int tx = get_global_id(0), r = get_global_id(1), c = get_global_id(2);
+  if (tx >= TW || r >= NTY || c >= C) return;
+  size_t T = (size_t)NTY * TW;
+  input_tile(v + vo + (size_t)c * T + (size_t)r * TW + tx, plane,
+             x + xo + (size_t)c * H * W, H, W, 2 * (TY0 + r) - 1, 2 * tx - 1);
+}
+
+// Tiles wholly inside the image (tx in [lo, hi) of a tile row whose four
+// input rows exist) skip the bounds checks: branch-free loads of four rows.
+__kernel void wino_input_rows(__global float *v, ulong vo, ulong plane,
+                              __global const float *x, ulong xo, int C, int H,
+                              int W, int TW, int TY0, int NTY) {
+  int r = get_global_id(0), c = get_global_id(1);
+  if (r >= NTY || c >= C) return;
+  size_t T = (size_t)NTY * TW;
+  __global float *dst = v + vo + (size_t)c * T + (size_t)r * TW;
+  __global const float *src = x + xo + (size_t)c * H * W;
+  int y0 = 2 * (TY0 + r) - 1, lo = TW, hi = TW;
+  if (y0 >= 0 && y0 + 3 < H) lo = min(1, TW), hi = max(lo, (W - 1) / 2);
+  for (int tx = 0; tx < lo; tx++)
+    input_tile(dst + tx, plane, src, H, W, y0, 2 * tx - 1);
+  for (int tx = lo; tx < hi; tx++) {
+    __global const float *p = src + (size_t)y0 * W + 2 * tx - 1;
+    store_v(dst + tx, plane, bt4(vload4(0, p)), bt4(vload4(0, p + W)),
+            bt4(vload4(0, p + 2 * W)), bt4(vload4(0, p + 3 * W)));
+  }
+  for (int tx = hi; tx < TW; tx++)
+    input_tile(dst + tx, plane, src, H, W, y0, 2 * tx - 1);
+}
+
+__kernel void wino_output(__global float *y, ulong yo, __global const float *m,
+                          ulong mo, ulong plane, __global const float *b,
+                          ulong bo, int has_b, int Co, int H, int W, int TW,
+                          int TY0, int NTY) {
+  int tx = get_global_id(0), r = get_global_id(1), co = get_global_id(2);
+  if (tx >= TW || r >= NTY || co >= Co) return;
+  size_t T = (size_t)NTY * TW;
+  output_tile(y + yo + (size_t)co * H * W,
+              m + mo + (size_t)co * T + (size_t)r * TW + tx, plane,
+              has_b ? b[bo + co] : 0.0f, H, W, 2 * (TY0 + r), 2 * tx);
+}
+
+__kernel void wino_output_rows(__global float *y, ulong yo,
+                               __global const float *m, ulong mo,
+                               ulong plane, __global const float *b, ulong bo,
+                               int has_b, int Co, int H, int W, int TW,
+                               int TY0, int NTY) {
+  int r = get_global_id(0), co = get_global_id(1);
+  if (r >= NTY || co >= Co) return;
+  size_t T = (size_t)NTY * TW;
+  __global float *dst = y + yo + (size_t)co * H * W;
+  __global const float *src = m + mo + (size_t)co * T + (size_t)r * TW;
+  float bias = has_b ? b[bo + co] : 0.0f;
+  for (int tx = 0; tx < TW; tx++)
+    output_tile(dst, src + tx, plane, bias, H, W, 2 * (TY0 + r), 2 * tx);
 }
