@@ -78,19 +78,22 @@ static int im2col(vtl_cl *cl, const vtl_tensor *col, const vtl_tensor *x,
 /* 1 when conv2d goes through Winograd: the shape must be 3x3, stride 1,
  * padding 1 on every side (y the size of x); then $VTL_CONV=winograd forces
  * it, =im2col forbids it, and otherwise the measured rule decides
- * (bench/README.md "Winograd 3x3"): both channel counts >= 32 (below, the
- * transforms cost more than the products save) and at least 256 tiles an
- * image, 32x32 pixels (fewer make 16 thin products that OpenBLAS runs
- * below speed, and the per-call weight transform a larger share). */
-static int use_winograd(int Ci, int Co, int H, int W, int KH, int KW,
-                        int stride, int pad_t, int pad_l, int OH, int OW) {
+ * (bench/README.md "Winograd 3x3"): at least 16 input channels (the
+ * products' inner size: with fewer, e.g. the UNet's conv_in 4->320, the
+ * output transform costs more than the products save) and at least 256
+ * tiles an image, 32x32 pixels (fewer make 16 thin products and the
+ * per-call weight transform a larger share: 1280 channels at 16x16 ran
+ * 1.5x slower). Few output channels are fine: V and M are smaller than
+ * im2col's columns, so a 64->3 conv gains too. */
+static int use_winograd(int Ci, int H, int W, int KH, int KW, int stride,
+                        int pad_t, int pad_l, int OH, int OW) {
   if (KH != 3 || KW != 3 || stride != 1 || pad_t != 1 || pad_l != 1 ||
       OH != H || OW != W)
     return 0;
   const char *env = getenv("VTL_CONV");
   if (env && strcmp(env, "winograd") == 0) return 1;
   if (env && strcmp(env, "im2col") == 0) return 0;
-  return Ci >= 32 && Co >= 32 && (size_t)((H + 1) / 2) * ((W + 1) / 2) >= 256;
+  return Ci >= 16 && (size_t)((H + 1) / 2) * ((W + 1) / 2) >= 256;
 }
 
 int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
@@ -127,7 +130,7 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
   size_t P = (size_t)OH * OW, K = (size_t)Ci * KH * KW;
   int direct = KH == 1 && KW == 1 && stride == 1 && pad_t == 0 && pad_l == 0 &&
                OH == H && OW == W;
-  if (use_winograd(Ci, Co, H, W, KH, KW, stride, pad_t, pad_l, OH, OW))
+  if (use_winograd(Ci, H, W, KH, KW, stride, pad_t, pad_l, OH, OW))
     return vtl__conv3x3_winograd(cl, y, x, w, b, act);
   vtl__epilogue ep = {b, 1, act}; /* bias per output channel = row */
   if (direct)
