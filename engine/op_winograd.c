@@ -54,13 +54,14 @@ static int weight_transform(vtl_cl *cl, const vtl_tensor *u,
 }
 
 /* The input (out = 0) or output (out = 1) transform of tile rows ty0 ..
- * ty0+nty-1 of one image: on CPUs the _rows variant (winograd.cl), else
- * one work-item per tile. */
+ * ty0+nty-1 of one image: on the host backend (a CPU device) the _rows
+ * variant (winograd.cl), on the CL backend one work-item per tile (GPUs;
+ * the tests force the CL backend on PoCL, which runs this variant too). */
 static int transform(vtl_cl *cl, int out, const vtl_tensor *dst,
                      size_t dst_off, const vtl_tensor *src, size_t src_off,
                      cl_ulong plane, const vtl_tensor *b, int C, int H,
                      int W, int TW, int ty0, int nty) {
-  int rows = vtl_cl_is_host_cpu(cl);
+  int rows = vtl_cl_backend(cl) == VTL_BACKEND_HOST;
   static const char *const names[2][2] = {
       {"wino_input", "wino_input_rows"}, {"wino_output", "wino_output_rows"}};
   const char *name = names[out][rows];
