@@ -102,7 +102,7 @@ def draw(voc, colour, shape, size_word, position, bg, time, rng):
     a = np.clip(0.5 - 2 * shape_distance(shape, px, py, r), 0, 1)
     a = a.reshape(n, 2, n, 2).mean(axis=(1, 3))[..., None]
     img = img * (1 - a) + np.array(voc["colours"][colour], np.float32) * a
-    return img
+    return img, a[..., 0]
 
 
 def caption(voc, colour, shape, size_word, position, bg, time, rng, keep):
@@ -139,19 +139,21 @@ class Sampler:
                 break
         size_word = rng.choice(list(v["sizes"]))
         time = rng.choice(list(v["times"])) if v["backgrounds"][bg].get("outdoor") else ""
-        img = draw(v, colour, shape, size_word, position, bg, time, rng)
+        img, mask = draw(v, colour, shape, size_word, position, bg, time, rng)
         if rng.random() < 0.1:
             text = ""
         else:
             keep = {k: rng.random() > 0.1 for k in ("size", "colour", "position", "background")}
             keep["size"] = keep["size"] and size_word != ""
             text = caption(v, colour, shape, size_word, position, bg, time, rng, keep)
-        return img, text
+        return img, mask, text
 
     def batch(self, n):
-        imgs, texts = zip(*(self.one() for _ in range(n)))
+        """x [n, 3, H, W] in [-1, 1], the shapes' coverage [n, 1, H, W] in
+        [0, 1], captions."""
+        imgs, masks, texts = zip(*(self.one() for _ in range(n)))
         x = np.stack(imgs).transpose(0, 3, 1, 2) / 127.5 - 1.0
-        return x.astype(np.float32), list(texts)
+        return x.astype(np.float32), np.stack(masks)[:, None].astype(np.float32), list(texts)
 
 
 def words(voc):
