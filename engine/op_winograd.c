@@ -110,6 +110,9 @@ int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
   if (nty < 1) nty = 1;
   if (nty > (size_t)TH) nty = (size_t)TH;
   size_t T = nty * TW;
+  VTL__REQUIRE(cl, x->type == VTL_F32 && y->type == VTL_F32 &&
+                       (!b || b->type == VTL_F32),
+               "conv2d winograd: x, y and the bias must be f32");
   VTL__REQUIRE(cl, (size_t)16 * Co * Ci <= VTL__MAX_ELEMS &&
                        row * nty <= VTL__MAX_ELEMS,
                "conv2d winograd: too large (%d -> %d channels, width %d)",
