@@ -23,10 +23,11 @@
 //   wino_output  M [16][Co, T] -> y [Co, H, W] (one image), + b[co] when
 //                has_b (the activation is a separate pass: op_winograd.c).
 //                3-D (TW, NTY, Co).
-//   wino_input_rows, wino_output_rows  the same for CPUs: one work-item per
-//                (tile row, channel) looping over the row's TW tiles, 2-D
-//                (NTY, C); contiguous streams per item, and far fewer
-//                work-groups for PoCL to launch (conv.cl's im2col_rows).
+//   wino_input_rows, wino_output_rows  the same for the host backend (CPUs):
+//                one work-item per (tile row, channel) looping over the
+//                row's TW tiles, 2-D (NTY, C); contiguous streams per item,
+//                and far fewer work-groups for PoCL to launch (conv.cl's
+//                im2col_rows).
 //
 // All bounds-checked (the host rounds the ranges up to its work-group
 // size), no division: the tile index is the range's dims 0 and 1, dim 0
