@@ -298,7 +298,7 @@ def plot(log_path, png):
     ax.plot(step, loss, lw=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("weighted v-prediction MSE (mean of 50 steps)")
+    ax.set_ylabel("weighted v-MSE, 50-step mean")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png)
