@@ -11,7 +11,7 @@ v-prediction on a cosine schedule over procedural captioned images
 the timestep embedding (diffusers' class_embed_type "projection"), the pixel
 coordinates are two extra input channels (COORD_CHANNELS), and a quarter of
 the timesteps are the four the live playhead's 4-step trailing schedule
-visits; the shape's pixels weigh more in the loss (OBJECT_WEIGHT). The
+visits; the shape's pixels weigh more in the loss (--object-weight). The
 weights written are an EMA of the trained ones. Everything is seeded: the
 same seed, steps and thread count give the same model.
 
@@ -37,17 +37,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 import bpe  # noqa: E402
 import dataset  # noqa: E402
-from sd_torch import clip, clip_pooled, save_st, unet  # noqa: E402
+from sd_torch import clip, clip_pooled, load_st, save_st, unet  # noqa: E402
 
 TEXT_HIDDEN = 64
 # x and y as two extra input channels (model_index.json "coord_channels"; the
 # engine appends them): position is then something the convolutions see
 # instead of something they must infer from the zero padding at the borders.
 COORD_CHANNELS = 2
-# The shape's pixels weigh 1 + OBJECT_WEIGHT in the loss: they are a tenth
-# of the image, and without it the model learned every background long
-# before it drew any shape (seen at 800 steps)
-OBJECT_WEIGHT = 4.0
+# The shape's pixels weigh 1 + --object-weight (default 4) in the loss:
+# they are a tenth of the image, and without it the model learned every
+# background long before it drew any shape (seen at 800 steps)
 # DDIM with 4 trailing steps (scheduler_config()): 999, 749, 499, 249
 LIVE_TIMESTEPS = torch.tensor([999, 749, 499, 249])
 
@@ -308,6 +307,13 @@ def train(args, tok, voc):
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     m = Model(args.model, voc["size"], tok, gen)
+    if args.init:  # go on from a saved model (its EMA weights)
+        for W, f in ((m.U, "unet/diffusion_pytorch_model.safetensors"),
+                     (m.T, "text_encoder/model.safetensors")):
+            saved = load_st(os.path.join(args.init, f))
+            with torch.no_grad():
+                for k in W:
+                    W[k].copy_(saved[k])
     ema_u = {k: v.detach().clone() for k, v in m.U.items()}
     ema_t = {k: v.detach().clone() for k, v in m.T.items()}
     opt = torch.optim.AdamW(m.params(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
@@ -321,12 +327,12 @@ def train(args, tok, voc):
     acc = []
     print(f"unet {count(m.U) / 1e6:.3f}M params, text encoder {count(m.T) / 1e6:.3f}M", flush=True)
     for step in range(1, args.steps + 1):
-        lr = args.lr * min(1.0, step / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        lr = args.lr * min(1.0, step / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         x0, mask, texts = samp.batch(args.batch)
         x0 = torch.from_numpy(x0)
-        w = 1 + OBJECT_WEIGHT * torch.from_numpy(mask)
+        w = 1 + args.object_weight * torch.from_numpy(mask)
         ids = torch.tensor([tok.encode(c) for c in texts])
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
         few = torch.rand(args.batch, generator=gen) < 0.25
@@ -357,7 +363,8 @@ def train(args, tok, voc):
             meta = {"seed": args.seed, "steps": step, "of_steps": args.steps, "batch": args.batch,
                     "lr": args.lr, "ema": args.ema, "threads": torch.get_num_threads(),
                     "minutes": round((time.time() - t_start) / 60, 1), "torch": torch.__version__,
-                    "unet_params": count(m.U), "text_params": count(m.T), "candidate": args.model}
+                    "unet_params": count(m.U), "text_params": count(m.T), "candidate": args.model,
+                    "warmup": args.warmup, "object_weight": args.object_weight, "init": args.init}
             write_model(args.out, m, ema_u, ema_t, tok, meta)
             plot(log_path, os.path.join(args.out, "loss.png"))
     print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
@@ -372,6 +379,9 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
+    ap.add_argument("--object-weight", type=float, default=4.0)
+    ap.add_argument("--init", metavar="DIR", help="start from this saved model instead of random weights")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--bench", nargs="*", metavar="CANDIDATE")
