@@ -190,7 +190,13 @@ def init_params(shapes, gen):
             fan[k[:-6]] = int(np.prod(shp[1:]))
     for k in sorted(shapes):
         shp = shapes[k]
-        if "embedding.weight" in k and "linear" not in k:
+        if k.endswith("token_embedding.weight"):
+            # unit scale, not CLIP's 0.02: with 0.02 the position and shape
+            # words stayed indistinguishable for thousands of steps (their
+            # pooled encodings 0.2-0.5 apart against 7 for colours), so the
+            # UNet never learned where to draw
+            t = torch.randn(shp, generator=gen)
+        elif "embedding.weight" in k and "linear" not in k:
             t = torch.randn(shp, generator=gen) * 0.02
         elif "norm" in k:
             t = torch.ones(shp) if k.endswith("weight") else torch.zeros(shp)
@@ -331,8 +337,10 @@ def train(args, tok, voc):
         for g in opt.param_groups:
             g["lr"] = lr
         x0, mask, texts = samp.batch(args.batch)
-        x0 = torch.from_numpy(x0)
-        w = 1 + args.object_weight * torch.from_numpy(mask)
+        x0, mask = torch.from_numpy(x0), torch.from_numpy(mask)
+        if step <= args.coarse_steps:  # the same images averaged down to half size
+            x0, mask = F.avg_pool2d(x0, 2), F.avg_pool2d(mask, 2)
+        w = 1 + args.object_weight * mask
         ids = torch.tensor([tok.encode(c) for c in texts])
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
         few = torch.rand(args.batch, generator=gen) < 0.25
@@ -364,7 +372,7 @@ def train(args, tok, voc):
                     "lr": args.lr, "ema": args.ema, "threads": torch.get_num_threads(),
                     "minutes": round((time.time() - t_start) / 60, 1), "torch": torch.__version__,
                     "unet_params": count(m.U), "text_params": count(m.T), "candidate": args.model,
-                    "warmup": args.warmup, "object_weight": args.object_weight, "init": args.init}
+                    "warmup": args.warmup, "coarse_steps": args.coarse_steps, "object_weight": args.object_weight, "init": args.init}
             write_model(args.out, m, ema_u, ema_t, tok, meta)
             plot(log_path, os.path.join(args.out, "loss.png"))
     print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
@@ -382,6 +390,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     ap.add_argument("--object-weight", type=float, default=4.0)
     ap.add_argument("--init", metavar="DIR", help="start from this saved model instead of random weights")
+    ap.add_argument("--coarse-steps", type=int, default=0,
+                    help="train the first N steps at half resolution (4x cheaper; layout is learned there)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--bench", nargs="*", metavar="CANDIDATE")
