@@ -191,7 +191,7 @@ int vtl_pipeline_scheduler_config(const vtl_pipeline *p, const char *sampler,
     out->algorithm = VTL_DPM_PLUSPLUS;
     out->solver_order = 2;
   }
-  if (spacing >= 0) out->spacing = (vtl_spacing)spacing;
+  if (spacing >= 0) out->spacing = (vtl_sched_spacing)spacing;
   return 0;
 }
 

@@ -70,10 +70,10 @@ typedef enum {
 
 typedef enum { VTL_PRED_EPSILON, VTL_PRED_V, VTL_PRED_SAMPLE } vtl_prediction;
 typedef enum {
-  VTL_SPACING_LINSPACE,
-  VTL_SPACING_LEADING,
-  VTL_SPACING_TRAILING
-} vtl_spacing;
+  VTL_SCHED_SPACING_LINSPACE,
+  VTL_SCHED_SPACING_LEADING,
+  VTL_SCHED_SPACING_TRAILING
+} vtl_sched_spacing;
 typedef enum {
   VTL_DPM_PLUSPLUS,     /* "dpmsolver++" (also "deis", which diffusers maps here) */
   VTL_DPM_PLAIN,        /* "dpmsolver" */
@@ -93,7 +93,7 @@ typedef struct {
   float *trained_betas;        /* [trained_betas_count] malloc'd, or NULL; owned */
   int trained_betas_count;     /* must equal T (checked when parsed) */
   vtl_prediction prediction;   /* prediction_type */
-  vtl_spacing spacing;         /* timestep_spacing (LCM: parsed, unused) */
+  vtl_sched_spacing spacing;   /* timestep_spacing (LCM: parsed, unused) */
   int steps_offset;            /* added to "leading" timesteps */
   bool rescale_betas_zero_snr;
   /* DDIM, LCM */

@@ -54,8 +54,8 @@ void vtl_scheduler_config_defaults(vtl_sched_class cls, vtl_scheduler_config *c)
   c->beta_schedule = VTL_BETAS_LINEAR;
   c->prediction = VTL_PRED_EPSILON;
   c->spacing = (cls == VTL_SCHED_DDIM || cls == VTL_SCHED_LCM)
-                   ? VTL_SPACING_LEADING
-                   : VTL_SPACING_LINSPACE;
+                   ? VTL_SCHED_SPACING_LEADING
+                   : VTL_SCHED_SPACING_LINSPACE;
   c->set_alpha_to_one = true;
   c->clip_sample = cls == VTL_SCHED_DDIM;
   c->clip_sample_range = 1.0;

@@ -213,19 +213,19 @@ static int spaced_timesteps(vtl_scheduler *s, int n, double *ts, int cap) {
   const vtl_scheduler_config *c = &s->config;
   int T = c->num_train_timesteps, N = n;
   switch (c->spacing) {
-  case VTL_SPACING_LINSPACE:
+  case VTL_SCHED_SPACING_LINSPACE:
     vtl__np_linspace(0, T - 1, n, true, ts);
     for (int k = 0; k < n; k++) {
       /* DDIM rounds (half to even); Euler keeps the fractions, in float32 */
       ts[k] = c->cls == VTL_SCHED_DDIM ? rint(ts[k]) : (double)(float)ts[k];
     }
     break;
-  case VTL_SPACING_LEADING: {
+  case VTL_SCHED_SPACING_LEADING: {
     int ratio = T / n;
     for (int k = 0; k < n; k++) ts[k] = (double)k * ratio + c->steps_offset;
     break;
   }
-  case VTL_SPACING_TRAILING: {
+  case VTL_SCHED_SPACING_TRAILING: {
     double ratio = (double)T / n;
     N = vtl__np_arange(T, 0, -ratio, ts, cap);
     if (N < 0)
@@ -235,7 +235,7 @@ static int spaced_timesteps(vtl_scheduler *s, int n, double *ts, int cap) {
   }
   }
   /* linspace and leading were built ascending: reverse ([::-1]) */
-  if (c->spacing != VTL_SPACING_TRAILING)
+  if (c->spacing != VTL_SCHED_SPACING_TRAILING)
     for (int a = 0, b = n - 1; a < b; a++, b--) {
       double t = ts[a];
       ts[a] = ts[b];
@@ -259,7 +259,7 @@ static int dpm_timesteps(vtl_scheduler *s, int n, double *ts, int cap) {
   }
   int last = T - lo, N = n;
   switch (c->spacing) {
-  case VTL_SPACING_LINSPACE: {
+  case VTL_SCHED_SPACING_LINSPACE: {
     double *tmp = malloc((size_t)(n + 1) * sizeof *tmp);
     if (!tmp) return vtl__scheduler_fail(s, VTL_ENOMEM, "out of memory");
     vtl__np_linspace(0, last - 1, n + 1, true, tmp);
@@ -267,12 +267,12 @@ static int dpm_timesteps(vtl_scheduler *s, int n, double *ts, int cap) {
     free(tmp);
     break;
   }
-  case VTL_SPACING_LEADING: {
+  case VTL_SCHED_SPACING_LEADING: {
     int ratio = last / (n + 1);
     for (int k = 0; k < n; k++) ts[k] = (double)(n - k) * ratio + c->steps_offset;
     break;
   }
-  case VTL_SPACING_TRAILING:
+  case VTL_SCHED_SPACING_TRAILING:
     N = vtl__np_arange(last, 0, -((double)T / n), ts, cap);
     if (N < 0)
       return vtl__scheduler_fail(s, VTL_EINVAL, "trailing spacing: too many timesteps");
@@ -458,7 +458,7 @@ int vtl_scheduler_init(vtl_scheduler *s, const vtl_scheduler_config *config,
     for (int k = 1; k < s->num_sigmas; k++)
       if (s->sigmas[k] > mx) mx = s->sigmas[k];
     s->init_noise_sigma =
-        c->spacing == VTL_SPACING_LEADING ? sqrtf(mx * mx + 1.0f) : mx;
+        c->spacing == VTL_SCHED_SPACING_LEADING ? sqrtf(mx * mx + 1.0f) : mx;
   }
   free(ts);
   return 0;

@@ -75,10 +75,10 @@ TEST_IMPL(pipeline_sampler_configs) {
   for (int i = 0; i < 5; i++) {
     vtl_scheduler_config c;
     char msg[256];
-    ASSERT_OK(vtl_pipeline_scheduler_config(pipe_(), names[i], VTL_SPACING_TRAILING,
+    ASSERT_OK(vtl_pipeline_scheduler_config(pipe_(), names[i], VTL_SCHED_SPACING_TRAILING,
                                             &c, msg, sizeof msg));
     ASSERT_EQ(c.cls, cls[i]);
-    ASSERT_EQ(c.spacing, VTL_SPACING_TRAILING);
+    ASSERT_EQ(c.spacing, VTL_SCHED_SPACING_TRAILING);
     ASSERT_EQ(c.steps_offset, 1); /* from tiny-sd's scheduler_config.json */
     ASSERT_EQ(c.beta_schedule, VTL_BETAS_SCALED_LINEAR);
     if (c.cls == VTL_SCHED_DPM) ASSERT_EQ(c.solver_order, 2);

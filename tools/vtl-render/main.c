@@ -1,4 +1,5 @@
-/* vtl-render — one Stable Diffusion image from the command line.
+/* vtl-render — one Stable Diffusion image from the command line (a whole
+ * film from a timeline file: --film, film_export.c).
  *
  *   vtl-render --model DIR|FILE --prompt TEXT [--negative TEXT]
  *              [--init IMG.png [--strength S]] [--steps N] [--guidance G]
@@ -39,13 +40,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "pipeline.h"
 #include "png_io.h"
 #include "runtime.h"
 #include "scheduler.h"
 #include "vtl_error.h"
 
-#define EXIT_USAGE 2
 
 static void usage(FILE *f) {
   fputs("usage: vtl-render --model DIR|FILE --prompt TEXT [--negative TEXT]\n"
@@ -57,70 +58,11 @@ static void usage(FILE *f) {
         f);
 }
 
-static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die_usage(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("vtl-render: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return EXIT_USAGE;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Strict number parsing: the whole string, in range. */
-static int parse_long(const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-static int parse_u64(const char *s, unsigned long long *out) {
-  char *end;
-  errno = 0;
-  if (*s == '-' || *s == '\0') return -1;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end) return -1;
-  *out = v;
-  return 0;
-}
-static int parse_double(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-  *out = v;
-  return 0;
-}
-
-/* ---- progress ------------------------------------------------------------ */
-
-typedef struct {
-  double start;
-  int tty;
-} progress_state;
-
-static int progress(void *user, int done, int total, float t) {
-  progress_state *ps = user;
-  double el = now_s() - ps->start;
-  fprintf(stderr, "%sstep %d/%d  t=%g  %.2f s (%.3f s/step)%s",
-          ps->tty ? "\r" : "", done, total, t, el, el / done,
-          ps->tty && done < total ? "" : "\n");
-  fflush(stderr);
-  return 0;
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--film")) return film_main(argc, argv);
   const char *model = NULL, *prompt = NULL, *negative = NULL, *init = NULL,
              *sampler = "euler_a", *spacing_s = NULL, *taesd = NULL,
              *variant = NULL, *config_dir = NULL, *device = NULL, *out = NULL;
@@ -189,9 +131,9 @@ int main(int argc, char **argv) {
                      sampler);
   int spacing = -1;
   if (spacing_s) {
-    if (!strcmp(spacing_s, "leading")) spacing = VTL_SPACING_LEADING;
-    else if (!strcmp(spacing_s, "trailing")) spacing = VTL_SPACING_TRAILING;
-    else if (!strcmp(spacing_s, "linspace")) spacing = VTL_SPACING_LINSPACE;
+    if (!strcmp(spacing_s, "leading")) spacing = VTL_SCHED_SPACING_LEADING;
+    else if (!strcmp(spacing_s, "trailing")) spacing = VTL_SCHED_SPACING_TRAILING;
+    else if (!strcmp(spacing_s, "linspace")) spacing = VTL_SCHED_SPACING_LINSPACE;
     else
       return die_usage("--spacing \"%s\": one of leading, trailing, linspace",
                        spacing_s);
