@@ -4,8 +4,9 @@
  *   a shot's first frame (vtl_params.first_frame; a film without shots
  *   starts one at frame 0), by the shot's source:
  *     noise  txt2img with the frame's prompts, steps, guidance, seed
- *     black  img2img from a black frame at the shot's source strength
- *     image  img2img from the asset's picture at the source strength
+ *     black  img2img from a black frame, fully denoised
+ *     image  img2img from the asset's picture at the shot's strength
+ *     (vtl_params.source_strength)
  *   every later frame, from the previous frame's image:
  *     x = warp(prev) by the frame's camera move (camera.h; the timeline's
  *         anim mode picks 2D or 3D)
