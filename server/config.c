@@ -9,8 +9,8 @@
 /* Flags the file may set: those taking a value, then the switches. */
 static const char *const valued[] = {"listen", "data", "cert", "key", "origin",
                                      "web", "snapshot-every", "demo-timeline",
-                                     NULL};
-static const char *const switches[] = {"demo", NULL};
+                                     "model-root", NULL};
+static const char *const switches[] = {"demo", "render", NULL};
 
 static char **out_argv; /* the expanded vector, freed at exit */
 static int out_argc;

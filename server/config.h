@@ -10,7 +10,8 @@
  * flag's value, true adds a switch (false leaves it out), an array repeats
  * the flag. Flags given on the command line come after the file's and so
  * override them (--origin adds to the file's). A demo service adds
- * "demo": true, "demo-timeline": "/usr/share/vtl/demo.vtl.json". */
+ * "demo": true, "demo-timeline": "/usr/share/vtl/demo.vtl.json"; a render
+ * service "render": true, "model-root": "/var/lib/vtl/models". */
 #ifndef VTL_SERVER_CONFIG_H
 #define VTL_SERVER_CONFIG_H
 

@@ -5,11 +5,13 @@
  * batch through the normal commit path; a room with content is left alone
  * (demo_timeline.c). Without the flag the room starts empty.
  *
- * Its frames: until the render service lands, the synthetic moving test
- * pattern (test_pattern.h) at 12 fps from a uv timer on the loop, through
- * the same vtl_room_publish_frame a renderer uses; frames carry
- * test_pattern = true. Frame numbers count up from 0 at start-up.
- * --demo-size / --demo-fps (bench flags) change the size and rate. */
+ * Its frames: with --render, the render service's (render.c), like any
+ * room's: the film rendered with the timeline's model. Without it, the
+ * synthetic moving test pattern (test_pattern.h) at 12 fps from a uv
+ * timer on the loop, through the same vtl_room_publish_frame a renderer
+ * uses; frames carry test_pattern = true. Frame numbers count up from 0
+ * at start-up. --demo-size / --demo-fps (bench flags) change the size and
+ * rate of the pattern. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,9 +44,8 @@ static void on_demo_tick(uv_timer_t *t) {
   if (!any) return; /* nobody watches: do not even draw */
   double t0 = now_ms();
   vtl_test_pattern(pixels, demo_w, demo_h, f);
-  int rc = vtl_room_publish_frame(r, f, r->seq, demo_w, demo_h, pixels,
-                                  now_ms() - t0,
-                                  VTL_FRAME_TEST_PATTERN);
+  int rc = vtl_room_publish_frame(r, f, r->seq, 0, demo_w, demo_h, pixels,
+                                  now_ms() - t0, VTL_FRAME_TEST_PATTERN);
   if (rc) vtl_log(VTL_LOG_WARN, "demo.frame", "demo frame %lld: %s", (long long)f,
                   vtl_strerror(rc));
 }
@@ -58,6 +59,13 @@ int vtl_demo_start(vtl_server *sv) {
   }
   if (sv->cfg.demo_timeline && vtl_demo_timeline_import(r, sv->cfg.demo_timeline))
     return 1;
+  if (sv->cfg.render) {
+    const vtl_timeline *tl = vtl_doc_timeline(r->doc);
+    printf("demo: rendering room \"demo\"'s film (%lldx%lld, model \"%s\" under "
+           "%s) for its viewers\n", (long long)tl->width, (long long)tl->height,
+           tl->model, sv->cfg.model_root);
+    return 0;
+  }
   unsigned fps = sv->cfg.demo_fps ? sv->cfg.demo_fps : VTL_TEST_PATTERN_FPS;
   if (sv->cfg.demo_size && sv->cfg.demo_size <= DEMO_MAX_SIZE)
     demo_w = demo_h = sv->cfg.demo_size; /* bench flag --demo-size */

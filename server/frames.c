@@ -69,7 +69,10 @@ static void set_stream(vtl_session *s, vtl_stream *st) {
 }
 
 void vtl_frames_leave(vtl_session *s) {
-  if (s->room) set_stream(s, NULL);
+  if (s->room) {
+    set_stream(s, NULL);
+    if (s->sub_on) vtl_render_touch(s->room, false); /* one watcher less */
+  }
   s->sub_on = false;
   if (s->frame_slot) {
     vtl_msg_unref(s->frame_slot);
@@ -111,6 +114,7 @@ void vtl_frames_subscribe(vtl_session *s, const Vtl__V1__Subscribe *m) {
   s->sub_w = m->max_width;
   s->sub_h = m->max_height;
   s->sub_fps = m->max_fps;
+  vtl_render_touch(s->room, false); /* also a newcomer's first frame */
   if (m->request_epoch) {
     if (s->stream) s->stream->enc.force_epoch = true;
     if (s->frame_slot && s->codec == VTL__V1__CODEC__CODEC_ZSTD_STREAM) {
@@ -242,10 +246,12 @@ static int publish_stream(vtl_room *r, vtl_stream *st, const Vtl__V1__Frame *tmp
 
 /* vtl_room_publish_frame — hands one rendered frame to the room's
  * subscribers. Called on the LOOP THREAD only (the render service's thread
- * must hand a frame over through a uv_async_t and call this from its
- * callback; lws and the sessions are not thread-safe). rgb8 is w*h*3 bytes,
- * rows top to bottom, borrowed for the call only. flags:
- * VTL_FRAME_TEST_PATTERN marks a generated pattern.
+ * hands a frame over through a uv_async_t and this is called from its
+ * callback: render.c; lws and the sessions are not thread-safe). doc_seq
+ * and dep_hash are the document seq and vtl_params.dep_hash the frame was
+ * rendered for (0 for a test pattern). rgb8 is w*h*3 bytes, rows top to
+ * bottom, borrowed for the call only. flags: VTL_FRAME_TEST_PATTERN marks a
+ * generated pattern.
  *
  * Returns 0, VTL_EINVAL (bad size), VTL_ENOMEM or VTL_EIO (an encoder
  * failed: that stream restarts at an epoch). Special cases:
@@ -253,8 +259,9 @@ static int publish_stream(vtl_room *r, vtl_stream *st, const Vtl__V1__Frame *tmp
  *   2. a stream whose fps cap is not yet due skips this frame;
  *   3. every stream is encoded once whatever its number of sessions. */
 int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
-                           uint32_t w, uint32_t h, const uint8_t *rgb8,
-                           double render_ms, unsigned flags) {
+                           uint64_t dep_hash, uint32_t w, uint32_t h,
+                           const uint8_t *rgb8, double render_ms,
+                           unsigned flags) {
   if (!w || !h || w > 16384 || h > 16384 || !rgb8) return VTL_EINVAL;
   /* 1. assign every subscriber to its stream (they may have changed) */
   bool any = false;
@@ -272,6 +279,7 @@ int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
   Vtl__V1__Frame tmpl = VTL__V1__FRAME__INIT;
   tmpl.frame = frame_no;
   tmpl.doc_seq = doc_seq;
+  tmpl.dep_hash = dep_hash;
   tmpl.pixel_format = VTL__V1__PIXEL_FORMAT__PIXEL_FORMAT_RGB8;
   tmpl.render_ms = render_ms;
   tmpl.test_pattern = (flags & VTL_FRAME_TEST_PATTERN) != 0;

@@ -1,6 +1,7 @@
 /* main.c — vtl-server: flags, sub-commands, start-up, signals, shutdown.
  *
  *   vtl-server --listen ADDR:PORT --data DIR [--demo [--demo-timeline FILE]]
+ *              [--render [--model-root DIR]]
  *              [--snapshot-every N] [--web DIR] [--cert FILE --key FILE] [--origin URL]...
  *   vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]
  *   vtl-server room list --data DIR
@@ -13,8 +14,9 @@
  *   2. flush: wait until the store has committed and acknowledged all;
  *   3. close sessions: Error{SERVER_SHUTDOWN, fatal}, closed once their
  *      queues drained (at most 5 s in all);
- *   4. lws_context_destroy from the timer callback, close our handles; then
- *      uv_run returns, rooms are freed and uv_loop_close must give 0.
+ *   4. lws_context_destroy from the timer callback, join the render thread,
+ *      close our handles; then uv_run returns, rooms are freed and
+ *      uv_loop_close must give 0.
  * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on usage
  * (and on a --config or --demo-timeline file that cannot be used).
  */
@@ -43,6 +45,7 @@ uint64_t vtl_now_ms(void) {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: vtl-server --listen ADDR:PORT --data DIR [--demo [--demo-timeline FILE]]\n"
+    "                  [--render [--model-root DIR]]\n"
     "                  [--snapshot-every N] [--web DIR] [--cert FILE --key FILE] [--origin URL]...\n"
     "                  [--config FILE]\n"
     "       vtl-server room create NAME --data DIR [--public] [--listen ADDR:PORT]\n"
@@ -52,10 +55,16 @@ static void usage(FILE *f) {
     "  --data DIR          the data directory (SQLite database vtl.db)\n"
     "  --demo              open a room \"demo\" with fresh tokens printed at\n"
     "                      start-up, and publish a moving 256x256 test\n"
-    "                      pattern to it at 12 fps\n"
+    "                      pattern to it at 12 fps (with --render: its film)\n"
     "  --demo-timeline FILE  with --demo: import this vtl timeline into room\n"
     "                      \"demo\" when the room is empty (checked before\n"
     "                      listening: a bad file exits 2)\n"
+    "  --render            render every watched room's film with the diffusion\n"
+    "                      engine (one thread, the default OpenCL device) and\n"
+    "                      stream the frames to its subscribers\n"
+    "  --model-root DIR    with --render: where timelines' models are (a\n"
+    "                      timeline names one relative to DIR, e.g. \"models/tiny\";\n"
+    "                      absolute paths and \"..\" are refused; default .)\n"
     "  --snapshot-every N  store a snapshot every N ops (default 1000)\n"
     "  --web DIR           static files served at / (default clients/web)\n"
     "  --cert FILE         TLS certificate (PEM); with --key: https and wss\n"
@@ -197,6 +206,7 @@ static void on_stop_tick(uv_timer_t *t) {
      * the context only on a second call, outside the loop; it NULLs sv->ctx
      * through info.pcontext when it is gone) */
     vtl_live_close(sv);
+    vtl_render_stop(sv); /* joins the render thread */
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)t, NULL);
@@ -223,6 +233,8 @@ typedef struct {
   unsigned max_batch_rate;    /* --max-batch-rate (bench) */
   unsigned demo_size, demo_fps; /* --demo-size / --demo-fps (bench) */
   vtl_doc *demo_timeline;     /* --demo-timeline FILE, loaded; owned */
+  bool render;                /* --render */
+  const char *model_root;     /* --model-root DIR (default ".") */
 } serve_opts;
 
 /* The web root: realpath of --web (which must be a directory), else of
@@ -285,6 +297,8 @@ static int serve(const char *addr, int port, const char *data, bool demo,
   sv.cfg.max_batch_rate = o->max_batch_rate;
   sv.cfg.demo_size = o->demo_size;
   sv.cfg.demo_fps = o->demo_fps;
+  sv.cfg.render = o->render;
+  sv.cfg.model_root = o->model_root;
   if (vtl_store_open(&sv.store, &loop, data, msg, sizeof msg)) {
     fprintf(stderr, "vtl-server: %s\n", msg);
     uv_loop_close(&loop);
@@ -328,8 +342,9 @@ static int serve(const char *addr, int port, const char *data, bool demo,
     rc = 1;
   }
   const char *host = addr[0] ? addr : "localhost";
+  if (!rc && o->render && vtl_render_start(&sv)) rc = 1;
   if (!rc && demo) rc = open_demo(sv.store, data, host, bound);
-  if (!rc && demo) rc = vtl_demo_start(&sv); /* test pattern frames */
+  if (!rc && demo) rc = vtl_demo_start(&sv); /* its film, its frames */
   if (rc) { /* start-up failed: take everything down the normal way */
     a.phase = 2;
     a.deadline = 0;
@@ -378,15 +393,18 @@ int main(int argc, char **argv) {
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) { usage(stdout); return 0; }
     if (!strcmp(o, "--demo")) { demo = true; continue; }
     if (!strcmp(o, "--public")) { pub = true; continue; }
+    if (!strcmp(o, "--render")) { so.render = true; continue; }
     if (!strcmp(o, "--data") || !strcmp(o, "--listen") ||
         !strcmp(o, "--snapshot-every") || !strcmp(o, "--web") ||
         !strcmp(o, "--cert") || !strcmp(o, "--key") || !strcmp(o, "--origin") ||
         !strcmp(o, "--demo-size") || !strcmp(o, "--demo-fps") ||
-        !strcmp(o, "--max-batch-rate") || !strcmp(o, "--demo-timeline")) {
+        !strcmp(o, "--max-batch-rate") || !strcmp(o, "--demo-timeline") ||
+        !strcmp(o, "--model-root")) {
       if (i + 1 >= argc) { usage(stderr); return 2; }
       const char *v = argv[++i];
       if (!strcmp(o, "--data")) data = v;
       else if (!strcmp(o, "--demo-timeline")) film = v;
+      else if (!strcmp(o, "--model-root")) so.model_root = v;
       else if (!strcmp(o, "--web")) so.web = v;
       else if (!strcmp(o, "--cert")) so.cert = v;
       else if (!strcmp(o, "--key")) so.key = v;
@@ -445,6 +463,17 @@ int main(int argc, char **argv) {
   }
   if (film && (!demo || npos)) {
     fprintf(stderr, "vtl-server: --demo-timeline goes with --demo\n");
+    return 2;
+  }
+  if (so.model_root && !so.render) {
+    fprintf(stderr, "vtl-server: --model-root goes with --render\n");
+    return 2;
+  }
+  if (!so.model_root) so.model_root = ".";
+  struct stat mst;
+  if (so.render && (stat(so.model_root, &mst) || !S_ISDIR(mst.st_mode))) {
+    fprintf(stderr, "vtl-server: --model-root %s is not a directory\n",
+            so.model_root);
     return 2;
   }
   if (film) { /* before listening: a bad file never serves */

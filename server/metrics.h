@@ -55,7 +55,15 @@ typedef struct vtl_server vtl_server;
   X(TRANSPORT_CHANGES, "vtl_transport_changes_total",                         \
     "Transport changes accepted and broadcast")                               \
   X(HTTP_REQUESTS, "vtl_http_requests_total",                                 \
-    "Plain HTTP requests (static files, /metrics)")
+    "Plain HTTP requests (static files, /metrics)")                           \
+  X(RENDER_FRAMES, "vtl_render_frames_total",                                 \
+    "Frames the render service rendered (published or cached)")               \
+  X(RENDER_MS, "vtl_render_milliseconds_total",                               \
+    "Milliseconds the render service spent on the frames it rendered")        \
+  X(RENDER_CANCELLED, "vtl_render_cancelled_total",                           \
+    "Renders cancelled: the frame became stale or unwanted, or shutdown")     \
+  X(RENDER_FAILED, "vtl_render_failed_total",                                 \
+    "Render attempts that failed (model refused or missing, engine error)")
 
 typedef enum {
 #define X(e, name, help) VTL_M_##e,

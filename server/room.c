@@ -410,6 +410,7 @@ static void rollback(vtl_room *r) {
   free(v);
   r->inflight_head = r->inflight_tail = NULL;
   r->seq = r->committed;
+  vtl_render_touch(r, true); /* the document went back */
   /* Catch-ups that covered rolled-back seqs are void. */
   for (vtl_session *s = r->sessions; s; s = s->room_next)
     if (s->state == VTL_SESSION_LIVE && s->after_seq > r->committed)
@@ -576,5 +577,6 @@ int vtl_room_apply(vtl_room *r, vtl_session *s, const Vtl__V1__OpBatch *pb,
   if (r->inflight_tail) r->inflight_tail->next = b; else r->inflight_head = b;
   r->inflight_tail = b;
   maybe_snapshot(r);
+  vtl_render_touch(r, true);
   return 0;
 }

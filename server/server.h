@@ -18,13 +18,21 @@
  *   frame_codec.c zstd encoders (per-frame and streaming); no lws
  *   test_pattern.c the synthetic moving test pattern (pure function)
  *   demo.c        --demo: publishes the test pattern to room "demo"
+ *                 (with --render: the render service draws its film)
  *   demo_timeline.c --demo-timeline: the film room "demo" starts with
+ *   render.c      --render, loop side: room snapshots to the render
+ *                 thread, its frames back to the subscribers
+ *   render_thread.c  the render thread: what to render next, cancelling
+ *   render_cache.c   the frame cache of a room (render thread)
+ *   render_model.c   model paths and the loaded model (render thread)
  *   wire.c   proto <-> vtl_op (wire.h; also linked by clients)
  *
  * Threads: everything here runs on the loop thread except store.c's worker,
- * which touches only its own sqlite3 connection and the request queue. A
- * render thread hands its frames to the loop through a uv_async_t; only the
- * loop thread calls vtl_room_publish_frame (frames.c).
+ * which touches only its own sqlite3 connection and the request queue, and
+ * the render thread (render.h), which touches only its own copies of the
+ * rooms' documents and transports. The render thread hands its frames to
+ * the loop through a uv_async_t; only the loop thread calls
+ * vtl_room_publish_frame (frames.c).
  */
 #ifndef VTL_SERVER_H
 #define VTL_SERVER_H
@@ -194,6 +202,8 @@ struct vtl_room {
                                    seq 0 = never set */
   struct vtl_stream *streams; /* frame streams, owned (frames.c) */
   uint64_t next_stream_id;
+  struct render_room *render; /* the render service's state of the room,
+                                 owned by it (render.c); NULL: none yet */
 };
 
 /* Finds a loaded room or loads it from the store. Returns 0, VTL_ENOENT
@@ -232,6 +242,9 @@ typedef struct {
                                  VTL_MAX_BATCHES_PER_SEC; hidden bench flag) */
   unsigned demo_size, demo_fps; /* --demo pattern; 0: the test_pattern.h
                                    defaults (hidden bench flags) */
+  bool render;                /* --render: the render service runs */
+  const char *model_root;     /* --model-root DIR (borrowed from argv):
+                                 timelines name models relative to it */
 } vtl_server_config;
 
 struct vtl_server {
@@ -247,6 +260,8 @@ struct vtl_server {
   size_t presence_pending;    /* sessions with pres_pending */
   uv_timer_t demo_timer;      /* demo.c: test pattern frames */
   bool live_init;             /* the two timers above are initialised */
+  struct vtl_render *render;  /* render.c, owned; NULL: no render service
+                                 (no --render, or stopped) */
 };
 
 /* presence.c. vtl_live_init / _close own the server's timers (presence
@@ -265,14 +280,25 @@ void vtl_transport_handle(vtl_session *s, const Vtl__V1__Transport *t);
 /* frames.c. vtl_room_publish_frame: see its contract in frames.c. */
 #define VTL_FRAME_TEST_PATTERN 1u   /* flags: a generated pattern */
 int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
-                           uint32_t w, uint32_t h, const uint8_t *rgb8,
-                           double render_ms, unsigned flags);
+                           uint64_t dep_hash, uint32_t w, uint32_t h,
+                           const uint8_t *rgb8, double render_ms,
+                           unsigned flags);
 void vtl_frames_hello(vtl_session *s, const Vtl__V1__Hello *h); /* codec */
 void vtl_frames_subscribe(vtl_session *s, const Vtl__V1__Subscribe *m);
 void vtl_frames_leave(vtl_session *s);   /* off its stream */
 void vtl_frames_room_free(vtl_room *r);
 /* ws.c calls it when the FIFO is empty: the frame to write, or NULL. */
 vtl_msg *vtl_frames_take(vtl_session *s);
+
+/* render.c (docs/render-service.md). _start: 0, or a VTL_E* after logging
+ * why (no thread). _stop joins the render thread and frees its state; the
+ * rooms' render pointers are dead afterwards (rooms are freed after it).
+ * _touch tells it that something it follows changed: the room's document
+ * (doc = true: vtl_room_apply, rollback), its transport, or who subscribes;
+ * a no-op without the service. */
+int vtl_render_start(vtl_server *sv);
+void vtl_render_stop(vtl_server *sv);
+void vtl_render_touch(vtl_room *r, bool doc);
 
 /* demo.c */
 int vtl_demo_start(vtl_server *sv); /* imports the film, publishes frames */

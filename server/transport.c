@@ -113,4 +113,5 @@ void vtl_transport_handle(vtl_session *s, const Vtl__V1__Transport *t) {
   vtl_msg *m = transport_msg(r);
   if (m) vtl_room_broadcast(r, m, NULL);
   vtl_msg_unref(m);
+  vtl_render_touch(r, false);
 }
