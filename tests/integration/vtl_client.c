@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* mkdtemp, nftw */
 #include "vtl_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,6 +142,8 @@ static void on_frame(vtc_conn *k, const Vtl__V1__Frame *f) {
   memset(r, 0, sizeof *r);
   r->frame = f->frame;
   r->doc_seq = f->doc_seq;
+  r->dep_hash = f->dep_hash;
+  r->render_ms = f->render_ms;
   r->stream_id = f->stream_id;
   r->width = f->width;
   r->height = f->height;
@@ -713,4 +717,51 @@ int vtc_room_create(const char *dir, const char *name, char *dtok,
   sscanf(d + 16, "%63s", dtok);
   sscanf(v + 16, "%63s", vtok);
   return 0;
+}
+
+int vtc_http_get(int port, const char *target, char *body, size_t blen) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  char req[1024];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Connection: close\r\n\r\n", target, port);
+  if (write(fd, req, (size_t)n) != n) { close(fd); return -1; }
+  static char resp[1 << 20];
+  size_t got = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) break;
+    ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+    resp[got] = '\0';
+    char *hend = strstr(resp, "\r\n\r\n"); /* lws may keep the connection */
+    const char *cl = strcasestr(resp, "\r\ncontent-length:");
+    if (hend && cl && cl < hend &&
+        got >= (size_t)(hend + 4 - resp) + strtoul(cl + 17, NULL, 10))
+      break;
+  }
+  close(fd);
+  resp[got] = '\0';
+  int status = -1;
+  if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
+  char *hend = strstr(resp, "\r\n\r\n");
+  snprintf(body, blen, "%s", hend ? hend + 4 : "");
+  return status;
+}
+
+double vtc_metric(int port, const char *name) {
+  static char page[1 << 18];
+  if (vtc_http_get(port, "/metrics", page, sizeof page) != 200) return -1;
+  size_t n = strlen(name);
+  for (const char *p = page; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+    if (strncmp(p, name, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
 }
