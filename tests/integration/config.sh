@@ -28,6 +28,9 @@ check_bad '{"demo": "yes"}' '"demo" wants true or false'
 check_bad '{"data": 1.5}' '"data" wants a string or integer'
 check_bad '[1, 2]' 'expected a JSON object'
 check_bad '{"data": "x",' 'bad.json:1:'
+check_bad '{"data": "x", "render": true, "model-root": "/nonexistent"}' \
+  '--model-root /nonexistent is not a directory'
+check_bad '{"data": "x", "model-root": "."}' '--model-root goes with --render'
 rc=0; "$SERVER" --config "$tmp/missing.json" 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "missing.json" "$tmp/err" || die "missing file"
 echo ok
