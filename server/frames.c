@@ -251,7 +251,8 @@ static int publish_stream(vtl_room *r, vtl_stream *st, const Vtl__V1__Frame *tmp
  * and dep_hash are the document seq and vtl_params.dep_hash the frame was
  * rendered for (0 for a test pattern). rgb8 is w*h*3 bytes, rows top to
  * bottom, borrowed for the call only. flags: VTL_FRAME_TEST_PATTERN marks a
- * generated pattern.
+ * generated pattern; VTL_FRAME_EPOCH makes the frame an epoch on every
+ * stream (it reaches sessions waiting for one, and survives a drop).
  *
  * Returns 0, VTL_EINVAL (bad size), VTL_ENOMEM or VTL_EIO (an encoder
  * failed: that stream restarts at an epoch). Special cases:
@@ -299,6 +300,7 @@ int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
       downscale(scaled, st->w, st->h, rgb8, w, h);
       px = scaled;
     }
+    if (flags & VTL_FRAME_EPOCH) st->enc.force_epoch = true;
     int e = publish_stream(r, st, &tmpl, px, now); /* the others go on */
     if (e && !rc) rc = e;
   }

@@ -62,7 +62,8 @@ static void on_results(uv_async_t *a) {
       tell_subscribers(r, res);
     } else {
       int rc = vtl_room_publish_frame(r, res->frame, res->doc_seq, res->dep_hash,
-                                      res->w, res->h, res->rgb, res->render_ms, 0);
+                                      res->w, res->h, res->rgb, res->render_ms,
+                                      res->flags);
       if (rc)
         vtl_log(VTL_LOG_WARN, "render.publish", "room \"%s\": frame %lld: %s",
                 r->name, (long long)res->frame, vtl_strerror(rc));

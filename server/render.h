@@ -125,6 +125,7 @@ typedef struct render_result {
   uint64_t doc_seq, dep_hash;
   uint32_t w, h;
   double render_ms;
+  unsigned flags;               /* vtl_room_publish_frame's */
   uint8_t rgb[];                /* w * h * 3 */
 } render_result;
 

@@ -195,7 +195,9 @@ static void publish(vtl_render *rs, render_room *rr, const render_slot *s) {
   if (!res) return;
   *res = (render_result){.rr = rr, .frame = s->frame, .doc_seq = rr->doc_seq,
                          .dep_hash = s->dep_hash, .w = s->w, .h = s->h,
-                         .render_ms = s->render_ms};
+                         .render_ms = s->render_ms,
+                         /* paused, it may be the last frame for long */
+                         .flags = rr->transport.playing ? 0 : VTL_FRAME_EPOCH};
   if (rr->fresh) res->doc_seq = rr->fresh_seq; /* checked against it */
   to_rgb8(res->rgb, s->img, s->w, s->h);
   rr->pub_frame = s->frame;

@@ -279,6 +279,9 @@ void vtl_transport_handle(vtl_session *s, const Vtl__V1__Transport *t);
 
 /* frames.c. vtl_room_publish_frame: see its contract in frames.c. */
 #define VTL_FRAME_TEST_PATTERN 1u   /* flags: a generated pattern */
+#define VTL_FRAME_EPOCH 2u          /* flags: an epoch on every stream (a
+                                       frame that may stay on screen long,
+                                       e.g. paused: late joiners get it) */
 int vtl_room_publish_frame(vtl_room *r, int64_t frame_no, uint64_t doc_seq,
                            uint64_t dep_hash, uint32_t w, uint32_t h,
                            const uint8_t *rgb8, double render_ms,

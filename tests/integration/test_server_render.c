@@ -398,6 +398,39 @@ TEST_IMPL(render_cancel_unwanted) {
   return teardown(&f);
 }
 
+/* (7) Paused frames stand alone: viewers on a streaming-zstd stream, one
+ * joining it late without asking for an epoch, get the paused frame at
+ * once (it is an epoch), and the next one after an edit. */
+TEST_IMPL(render_paused_frame_is_epoch) {
+  fixture f;
+  CHECK(setup(&f));
+  vtc_conn *k = f.k, *z[2];
+  long a = wait_frame(k, 0, 0, 0);
+  ASSERT_GE(a, 0);
+  static const char *const caps[] = {"zstd_stream"};
+  for (int i = 0; i < 2; i++) {
+    z[i] = vtc_connect(&f.c, f.srv.port);
+    ASSERT_OK(vtc_wait_open(z[i], T_MS));
+    CHECK(vtc_hello_ex(z[i], "demo", f.dtok, 0, "viewer", caps, 1));
+    ASSERT_OK(vtc_wait_synced(z[i], T_MS));
+    CHECK(vtc_subscribe(z[i], 0, 0, 0, true, false));
+    long j = wait_frame(z[i], 0, 0, 0);
+    ASSERT_GE(j, 0);
+    ASSERT(z[i]->frames[j].epoch);
+    ASSERT_EQ(z[i]->frames[j].codec, VTL__V1__CODEC__CODEC_ZSTD_STREAM);
+    ASSERT(memcmp(z[i]->pixels, f.px[a], SIDE * SIDE * 3) == 0);
+  }
+  ASSERT_U64_EQ(z[0]->frames[0].stream_id, z[1]->frames[0].stream_id);
+  size_t n[2] = {z[0]->nframes, z[1]->nframes};
+  ASSERT_OK(set_str(k, VTL_ENT_PROMPT_CLIP, 40, "text", "a yellow star"));
+  for (int i = 0; i < 2; i++) {
+    long j = wait_frame(z[i], n[i], 0, k->seq);
+    ASSERT_GE(j, 0);
+    ASSERT(z[i]->frames[j].dep_hash != k->frames[a].dep_hash);
+  }
+  return teardown(&f);
+}
+
 TEST_LIST(
   TEST_ENTRY(render_demo_frame)
   TEST_ENTRY(render_edit_rerenders)
@@ -405,4 +438,5 @@ TEST_LIST(
   TEST_ENTRY(render_seek_paused)
   TEST_ENTRY(render_playing)
   TEST_ENTRY(render_cancel_unwanted)
+  TEST_ENTRY(render_paused_frame_is_epoch)
 )
