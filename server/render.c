@@ -133,7 +133,6 @@ void vtl_render_touch(vtl_room *r, bool doc) {
 int vtl_render_start(vtl_server *sv) {
   vtl_render *rs = calloc(1, sizeof *rs);
   if (!rs) return VTL_ENOMEM;
-  rs->sv = sv;
   rs->model.root = sv->cfg.model_root;
   pthread_mutex_init(&rs->mu, NULL);
   pthread_cond_init(&rs->cv, NULL);

@@ -130,7 +130,6 @@ typedef struct render_result {
 } render_result;
 
 typedef struct vtl_render {
-  vtl_server *sv;               /* loop */
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;            /* signalled at every hand-over and stop */
@@ -139,7 +138,8 @@ typedef struct vtl_render {
   int handles;                  /* loop: handles not closed yet */
   /* mu */
   bool stop;
-  render_room *rooms;
+  render_room *rooms;           /* appended by the loop (which, the only
+                                   writer, also reads it without mu) */
   render_result *res_head, *res_tail;
   uint64_t n_rendered, n_ms, n_cancelled, n_failed; /* metrics not yet added */
   /* thread */
