@@ -428,6 +428,18 @@ static int get_class_embed(cfg *c, vtl_unet_config *o) {
                  &o->class_proj_dim, false);
 }
 
+/* resnet_time_scale_shift: "default" (absent) or "scale_shift"; diffusers'
+ * "ada_group" and "spatial" belong to other models and are refused. */
+static int get_time_scale_shift(cfg *c, vtl_unet_config *o) {
+  json_t *v = json_object_get(c->j, "resnet_time_scale_shift");
+  if (is_null(v)) return 0;
+  const char *s = json_is_string(v) ? json_string_value(v) : "";
+  o->time_scale_shift = strcmp(s, "scale_shift") == 0;
+  if (o->time_scale_shift || strcmp(s, "default") == 0) return 0;
+  return cfail(c, VTL_EUNSUPPORTED, "resnet_time_scale_shift must be \"default\" or "
+               "\"scale_shift\"");
+}
+
 static const char *const unet_keys[] = {
   "sample_size", "in_channels", "out_channels", "center_input_sample",
   "flip_sin_to_cos", "freq_shift", "down_block_types", "mid_block_type",
@@ -485,8 +497,7 @@ int vtl_unet_config_from_json(json_t *j, const char *where,
                  "supported"));
   TRY(need_false(c, "resnet_skip_time_act", "only the default resnet time "
                  "path is supported"));
-  TRY(need_str(c, "resnet_time_scale_shift", "default", "scale-shift time "
-               "conditioning is not supported"));
+  TRY(get_time_scale_shift(c, o));
   TRY(need_num(c, "resnet_out_scale_factor", 1.0, "resnets are not "
                "rescaled"));
   TRY(need_str(c, "time_embedding_type", "positional", "Fourier time "

@@ -106,6 +106,11 @@ typedef struct {
   int time_embed_dim;        /* time_embedding_dim or 4 * block_out_channels[0] */
   int time_cond_proj_dim;    /* LCM-distilled UNets: guidance embedding
                                 width (time_embedding.cond_proj); 0: none */
+  bool time_scale_shift;     /* resnet_time_scale_shift "scale_shift": the
+                                time embedding gives each resnet a scale and
+                                a shift of its normalised features
+                                (time_emb_proj [2 Co, Tt]) instead of a bias
+                                added before the norm */
   int class_proj_dim;        /* class_embed_type "projection": width P of
                                 the class labels [B, P]
                                 (projection_class_embeddings_input_dim);

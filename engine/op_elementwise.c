@@ -265,6 +265,35 @@ int vtl_scale(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x, float s) {
   return vtl__launch(cl, k, "scale", 1, &gws, &lws);
 }
 
+/* ---- a resnet's time scale and shift -------------------------------------- */
+
+void vtl_scale_shift_act_ref(float *y, const float *x, const float *t, int N,
+                             int C, int hw, vtl_act act) {
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++) {
+      float s = t[(size_t)n * 2 * C + c], b = t[(size_t)n * 2 * C + C + c];
+      size_t o = ((size_t)n * C + c) * hw;
+      for (int j = 0; j < hw; j++) y[o + j] = act_ref(x[o + j] * (1.0f + s) + b, act);
+    }
+}
+
+int vtl_scale_shift_act(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                        const vtl_tensor *t, vtl_act act) {
+  VTL__REQUIRE(cl, x->ndim == 4 && same_count(y, x) && t->ndim == 2 &&
+                       t->shape[0] == x->shape[0] && t->shape[1] == 2 * x->shape[1],
+               "scale_shift_act: needs x, y [N, C, H, W] and t [N, 2C]");
+  VTL__REQUIRE(cl, vtl_tensor_numel(x) <= VTL__MAX_ELEMS, "scale_shift_act: too large");
+  cl_kernel k;
+  VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, "scale_shift_act", &k));
+  cl_ulong yo = y->off, xo = x->off, to = t->off;
+  cl_int hw = (cl_int)(x->shape[2] * x->shape[3]), a = (cl_int)act;
+  VTL__TRY(vtl__args(cl, k, "scale_shift_act", ARG_MEM(y), ARG(yo), ARG_MEM(x),
+                     ARG(xo), ARG_MEM(t), ARG(to), ARG(hw), ARG(a), (size_t)0));
+  size_t gws[3] = {(size_t)hw, (size_t)x->shape[1], (size_t)x->shape[0]},
+         lws[3] = {vtl__wgs(cl), 1, 1};
+  return vtl__launch(cl, k, "scale_shift_act", 3, gws, lws);
+}
+
 /* ---- timestep embedding ------------------------------------------------- */
 
 #define LOG_MAX_PERIOD 9.2103403719761836f /* ln 10000, as torch's float32 */

@@ -150,6 +150,14 @@ void vtl_add_ref(float *y, const float *a, const float *b, size_t n,
 void vtl_mul_ref(float *y, const float *a, const float *b, size_t n,
                  size_t inner, size_t nb);
 
+/* y = act(x * (1 + t[n, c]) + t[n, C + c]): x, y [N, C, H, W], t [N, 2C]
+ * (a resnet's scale and shift per sample and channel, resnet_time_scale_
+ * shift "scale_shift"). y may alias x. */
+int vtl_scale_shift_act(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                        const vtl_tensor *t, vtl_act act);
+void vtl_scale_shift_act_ref(float *y, const float *x, const float *t, int N,
+                             int C, int hw, vtl_act act);
+
 /* y = s * x. */
 int vtl_scale(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x, float s);
 void vtl_scale_ref(float *y, const float *x, size_t n, float s);

@@ -19,16 +19,18 @@
 #define S4(a, b, c, d) 4, VTL_SHAPE(a, b, c, d)
 
 static void reg_resnet(vtl__params *r, u_resnet *rs, const char *pre, int ci,
-                       int co, int tt) {
+                       int co, int tt, bool scale_shift) {
   rs->ci = ci;
   rs->co = co;
+  rs->scale_shift = scale_shift;
+  int tco = scale_shift ? 2 * co : co; /* [scale | shift] or a bias */
   rs->shortcut = ci != co;
   vtl__param_add(r, &rs->n1_w, S1(ci), "%snorm1.weight", pre);
   vtl__param_add(r, &rs->n1_b, S1(ci), "%snorm1.bias", pre);
   vtl__param_add(r, &rs->c1_w, S4(co, ci, 3, 3), "%sconv1.weight", pre);
   vtl__param_add(r, &rs->c1_b, S1(co), "%sconv1.bias", pre);
-  vtl__param_add(r, &rs->t_w, S2(co, tt), "%stime_emb_proj.weight", pre);
-  vtl__param_add(r, &rs->t_b, S1(co), "%stime_emb_proj.bias", pre);
+  vtl__param_add(r, &rs->t_w, S2(tco, tt), "%stime_emb_proj.weight", pre);
+  vtl__param_add(r, &rs->t_b, S1(tco), "%stime_emb_proj.bias", pre);
   vtl__param_add(r, &rs->n2_w, S1(co), "%snorm2.weight", pre);
   vtl__param_add(r, &rs->n2_b, S1(co), "%snorm2.bias", pre);
   vtl__param_add(r, &rs->c2_w, S4(co, co, 3, 3), "%sconv2.weight", pre);
@@ -112,6 +114,7 @@ static void block_free(u_block *b, int nattn) {
  * blocks, mid, up blocks as diffusers builds them). */
 static int register_all(vtl_unet *u, vtl__params *r) {
   const vtl_unet_config *c = &u->cfg;
+  const bool ss = c->time_scale_shift;
   const int N = c->num_blocks, tt = c->time_embed_dim, dc =
       c->cross_attention_dim, c0 = c->block_out_channels[0];
   const bool lin = c->use_linear_projection;
@@ -146,7 +149,7 @@ static int register_all(vtl_unet *u, vtl__params *r) {
       return rc;
     for (int j = 0; j < nres; j++) {
       snprintf(pre, sizeof pre, "down_blocks.%d.resnets.%d.", i, j);
-      reg_resnet(r, &b->res[j], pre, j ? co : ci, co, tt);
+      reg_resnet(r, &b->res[j], pre, j ? co : ci, co, tt, ss);
       if (b->attn) {
         snprintf(pre, sizeof pre, "down_blocks.%d.attentions.%d.", i, j);
         reg_xformer(r, &b->attn[j], pre, co, c->num_heads[i],
@@ -165,10 +168,10 @@ static int register_all(vtl_unet *u, vtl__params *r) {
     int top = c->block_out_channels[N - 1];
     layers[0] = vtl_unet_mid_transformer_layers(c);
     if ((rc = block_alloc(&u->mid, 2, 1, layers))) return rc;
-    reg_resnet(r, &u->mid.res[0], "mid_block.resnets.0.", top, top, tt);
+    reg_resnet(r, &u->mid.res[0], "mid_block.resnets.0.", top, top, tt, ss);
     reg_xformer(r, &u->mid.attn[0], "mid_block.attentions.0.", top,
                 vtl_unet_mid_heads(c), layers[0], dc, lin);
-    reg_resnet(r, &u->mid.res[1], "mid_block.resnets.1.", top, top, tt);
+    reg_resnet(r, &u->mid.res[1], "mid_block.resnets.1.", top, top, tt, ss);
   }
 
   int prev = c->block_out_channels[N - 1];
@@ -184,7 +187,7 @@ static int register_all(vtl_unet *u, vtl__params *r) {
     for (int j = 0; j < nres; j++) {
       int skip = j == nres - 1 ? in : co;
       snprintf(pre, sizeof pre, "up_blocks.%d.resnets.%d.", i, j);
-      reg_resnet(r, &b->res[j], pre, (j ? co : prev) + skip, co, tt);
+      reg_resnet(r, &b->res[j], pre, (j ? co : prev) + skip, co, tt, ss);
       if (b->attn) {
         snprintf(pre, sizeof pre, "up_blocks.%d.attentions.%d.", i, j);
         reg_xformer(r, &b->attn[j], pre, co, vtl_unet_up_heads(c, i), tl, dc,

@@ -80,13 +80,21 @@ static int resnet_forward(u_ctx *x, const vtl_tensor *y,
   VTL__TRY(norm_act(x, a, in, &r->n1_w, &r->n1_b, eps));
   VTL__TRY(vtl_conv2d(cl, y, a, &r->c1_w, &r->c1_b, 1, 1, VTL_ACT_NONE));
   drop(x, a);
-  TMP(tp, x, 2, B, r->co); /* time_emb_proj(act(temb)) [B, Co, 1, 1] */
+  /* time_emb_proj(act(temb)): [B, Co] added before norm2, or [B, 2 Co]
+   * scaling and shifting norm2's output (scale_shift) */
+  TMP(tp, x, 2, B, r->scale_shift ? 2 * r->co : r->co);
   VTL__TRY(vtl_linear(cl, tp, temb_act, &r->t_w, &r->t_b, VTL_ACT_NONE));
-  VTL__TRY(vtl_tensor_reshape(tp, 4, VTL_SHAPE(B, r->co, 1, 1)));
-  VTL__TRY(vtl_add(cl, y, y, tp));
-  drop(x, tp);
   TMP(b, x, 4, B, r->co, H, W);
-  VTL__TRY(norm_act(x, b, y, &r->n2_w, &r->n2_b, eps));
+  if (r->scale_shift) {
+    const vtl_unet_config *c = &x->u->cfg;
+    VTL__TRY(vtl_group_norm(cl, b, y, &r->n2_w, &r->n2_b, c->norm_num_groups, eps, 0));
+    VTL__TRY(vtl_scale_shift_act(cl, b, b, tp, c->act_fn));
+  } else {
+    VTL__TRY(vtl_tensor_reshape(tp, 4, VTL_SHAPE(B, r->co, 1, 1)));
+    VTL__TRY(vtl_add(cl, y, y, tp));
+    VTL__TRY(norm_act(x, b, y, &r->n2_w, &r->n2_b, eps));
+  }
+  drop(x, tp);
   TMP(h, x, 4, B, r->co, H, W);
   VTL__TRY(vtl_conv2d(cl, h, b, &r->c2_w, &r->c2_b, 1, 1, VTL_ACT_NONE));
   drop(x, b);

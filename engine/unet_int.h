@@ -17,7 +17,9 @@ typedef struct {
   bool shortcut;            /* conv_shortcut present (ci != co) */
   vtl_tensor n1_w, n1_b;    /* [Ci] norm1 */
   vtl_tensor c1_w, c1_b;    /* [Co, Ci, 3, 3], [Co] conv1 */
-  vtl_tensor t_w, t_b;      /* [Co, Tt], [Co] time_emb_proj */
+  bool scale_shift;         /* resnet_time_scale_shift "scale_shift" */
+  vtl_tensor t_w, t_b;      /* [Co, Tt], [Co] time_emb_proj; scale_shift:
+                               [2 Co, Tt], [2 Co] (scale rows, then shift) */
   vtl_tensor n2_w, n2_b;    /* [Co] norm2 */
   vtl_tensor c2_w, c2_b;    /* [Co, Co, 3, 3], [Co] conv2 */
   vtl_tensor sc_w, sc_b;    /* [Co, Ci, 1, 1], [Co] conv_shortcut */

@@ -884,6 +884,40 @@ TEST_IMPL(ops_add_mul_scale) {
   return 0;
 }
 
+/* A resnet's time scale and shift, odd sizes, SiLU and none, in place. */
+TEST_IMPL(ops_scale_shift_act) {
+  int N = 2, C = 5, H = 3, W = 7;
+  size_t n = (size_t)N * C * H * W;
+  float *hx = host_rand(n), *ht = host_rand((size_t)N * 2 * C), *ref = malloc(n * sizeof *ref);
+  vtl_tensor x, t, y;
+  dev(&x, 4, VTL_SHAPE(N, C, H, W), hx);
+  dev(&t, 2, VTL_SHAPE(N, 2 * C), ht);
+  dev(&y, 4, VTL_SHAPE(N, C, H, W), NULL);
+  static const vtl_act acts[] = {VTL_ACT_SILU, VTL_ACT_NONE};
+  for (int a = 0; a < 2; a++) {
+    ASSERT_OP(rt(), vtl_scale_shift_act(rt(), &y, &x, &t, acts[a]));
+    float *got = fetch(&y);
+    vtl_scale_shift_act_ref(ref, hx, ht, N, C, H * W, acts[a]);
+    ASSERT_OK(close_enough("scale_shift_act", got, ref, n, 1e-6, 1e-6));
+    free(got);
+  }
+  ASSERT_OP(rt(), vtl_scale_shift_act(rt(), &x, &x, &t, VTL_ACT_SILU));
+  float *got = fetch(&x);
+  vtl_scale_shift_act_ref(ref, hx, ht, N, C, H * W, VTL_ACT_SILU);
+  ASSERT_OK(close_enough("scale_shift_act in place", got, ref, n, 1e-6, 1e-6));
+  /* the reference itself: x = 0 gives act(shift), t = 0 gives act(x) */
+  float one[4] = {2, 0, 0, 3}, out[2];
+  vtl_scale_shift_act_ref(out, one, (float[]){0.5f, -1}, 1, 1, 2, VTL_ACT_NONE);
+  ASSERT_NEAR(out[0], 2 * 1.5f - 1, 0);
+  ASSERT_NEAR(out[1], -1, 0);
+  ASSERT_EQ(vtl_scale_shift_act(rt(), &y, &x, &x, VTL_ACT_SILU), VTL_EINVAL);
+  free(got), free(hx), free(ht), free(ref);
+  vtl_tensor_release(rt(), &x);
+  vtl_tensor_release(rt(), &t);
+  vtl_tensor_release(rt(), &y);
+  return 0;
+}
+
 TEST_IMPL(ops_timestep_embedding) {
   static const float ts[] = {0, 1, 999, 500.5f, 37};
   static const int cases[][3] = { /* dim, flip, shift */
@@ -929,5 +963,5 @@ TEST_LIST(
   TEST_ENTRY(ops_activations)
   TEST_ENTRY(ops_resize_concat)
   TEST_ENTRY(ops_add_mul_scale)
-  TEST_ENTRY(ops_timestep_embedding)
+  TEST_ENTRY(ops_scale_shift_act) TEST_ENTRY(ops_timestep_embedding)
 )

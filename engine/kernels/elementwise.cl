@@ -110,6 +110,21 @@ __kernel void bias_act_mat(__global float *c, ulong co, int ldc, int m,
   *cij = act_apply(v, act);
 }
 
+// The resnet of a UNet with resnet_time_scale_shift "scale_shift":
+// y = act(x * (1 + scale) + shift) with t [N, 2C] = [scale | shift] per
+// sample; x, y [N, C, hw]; range (hw, C, N), no index division
+__kernel void scale_shift_act(__global float *y, ulong yo,
+                              __global const float *x, ulong xo,
+                              __global const float *t, ulong to, int hw,
+                              int act) {
+  int j = get_global_id(0);
+  if (j >= hw) return;
+  size_t c = get_global_id(1), C = get_global_size(1), n = get_global_id(2);
+  float s = t[to + n * 2 * C + c], b = t[to + n * 2 * C + C + c];
+  size_t i = (n * C + c) * hw + j;
+  y[yo + i] = act_apply(x[xo + i] * (1.0f + s) + b, act);
+}
+
 __kernel void scale(__global float *y, ulong yo, __global const float *x,
                     ulong xo, float s, int n) {
   int i = get_global_id(0);

@@ -107,11 +107,19 @@ def ln(x, W, p, eps=1e-5):
 
 # ---- UNet2DConditionModel ---------------------------------------------------
 
-def resnet(x, W, p, temb, groups, eps):
+def resnet(x, W, p, temb, groups, eps, scale_shift=False):
+    """diffusers' ResnetBlock2D; scale_shift: resnet_time_scale_shift
+    "scale_shift" (the time embedding scales and shifts the normalised
+    features instead of being added before the norm)."""
     h = conv(F.silu(gn(x, W, p + "norm1.", groups, eps)), W, p + "conv1.")
-    if temb is not None:
-        h = h + linear(F.silu(temb), W, p + "time_emb_proj.")[:, :, None, None]
-    h = conv(F.silu(gn(h, W, p + "norm2.", groups, eps)), W, p + "conv2.")
+    t = linear(F.silu(temb), W, p + "time_emb_proj.")[:, :, None, None] if temb is not None else None
+    if t is not None and not scale_shift:
+        h = h + t
+    h = gn(h, W, p + "norm2.", groups, eps)
+    if t is not None and scale_shift:
+        scale, shift = t.chunk(2, 1)
+        h = h * (1 + scale) + shift
+    h = conv(F.silu(h), W, p + "conv2.")
     if p + "conv_shortcut.weight" in W:
         x = conv(x, W, p + "conv_shortcut.")
     return x + h
@@ -150,6 +158,7 @@ def unet(x, t, ctx, W, cfg, class_labels=None):
     heads = hd if isinstance(hd, list) else [hd] * n
     lpb = cfg["layers_per_block"]
     G, eps, lp = cfg["norm_num_groups"], cfg.get("norm_eps", 1e-5), cfg.get("use_linear_projection", False)
+    ss = cfg.get("resnet_time_scale_shift", "default") == "scale_shift"
     half = ch[0] // 2
     ex = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - cfg.get("freq_shift", 0)))
     tt = t.float() if torch.is_tensor(t) else torch.tensor(float(t))
@@ -165,20 +174,20 @@ def unet(x, t, ctx, W, cfg, class_labels=None):
     skips = [h]
     for i, typ in enumerate(cfg["down_block_types"]):
         for j in range(lpb):
-            h = resnet(h, W, f"down_blocks.{i}.resnets.{j}.", temb, G, eps)
+            h = resnet(h, W, f"down_blocks.{i}.resnets.{j}.", temb, G, eps, ss)
             if typ.startswith("CrossAttn"):
                 h = transformer(h, W, f"down_blocks.{i}.attentions.{j}.", ctx, heads[i], G, lp)
             skips.append(h)
         if i < n - 1:
             h = conv(h, W, f"down_blocks.{i}.downsamplers.0.conv.", stride=2, pad=1)
             skips.append(h)
-    h = resnet(h, W, "mid_block.resnets.0.", temb, G, eps)
+    h = resnet(h, W, "mid_block.resnets.0.", temb, G, eps, ss)
     h = transformer(h, W, "mid_block.attentions.0.", ctx, heads[-1], G, lp)
-    h = resnet(h, W, "mid_block.resnets.1.", temb, G, eps)
+    h = resnet(h, W, "mid_block.resnets.1.", temb, G, eps, ss)
     for i, typ in enumerate(cfg["up_block_types"]):
         for j in range(lpb + 1):
             h = torch.cat([h, skips.pop()], 1)
-            h = resnet(h, W, f"up_blocks.{i}.resnets.{j}.", temb, G, eps)
+            h = resnet(h, W, f"up_blocks.{i}.resnets.{j}.", temb, G, eps, ss)
             if typ.startswith("CrossAttn"):
                 h = transformer(h, W, f"up_blocks.{i}.attentions.{j}.", ctx, heads[n - 1 - i], G, lp)
         if i < n - 1:
