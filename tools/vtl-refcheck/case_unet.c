@@ -1,7 +1,8 @@
 /* case_unet.c — kind `unet`: inputs sample [B, C, h, w] float32, timestep
  * float32 [1] or [B] (int64 accepted too), encoder_hidden_states [B, T, Dc]
- * through the model's UNet (engine/unet.h); compared output noise_pred
- * [B, Cout, h, w].
+ * and, for a UNet with class_embed_type "projection", class_labels [B, P]
+ * (diffusers' forward argument), through the model's UNet (engine/unet.h);
+ * compared output noise_pred [B, Cout, h, w].
  *
  * model: {"format": "diffusers", "path", "variant"} or {"format":
  * "ldm_single_file", "path", "config_dir"}. The last loaded UNet is kept for
@@ -91,13 +92,20 @@ int run_unet(rc_case *c) {
   if (rc) return rc;
   const vtl_unet_config *cfg = vtl_unet_config_of(unet);
 
-  vtl_npy sample = {0}, ts = {0}, ctx = {0};
+  vtl_npy sample = {0}, ts = {0}, ctx = {0}, labels = {0};
   float *tv = NULL, *host = NULL;
-  vtl_tensor ts_in = {0}, tc_in = {0}, out = {0};
+  vtl_tensor ts_in = {0}, tc_in = {0}, tl_in = {0}, out = {0};
   rc = rc_input(c, "sample", &sample);
   if (!rc) rc = rc_input(c, "timestep", &ts);
   if (!rc) rc = rc_input(c, "encoder_hidden_states", &ctx);
+  bool has_labels = json_object_get(json_object_get(c->json, "inputs"), "class_labels");
+  if (!rc && has_labels) rc = rc_input(c, "class_labels", &labels);
   if (rc) goto done;
+  if (has_labels && (labels.dtype != VTL_NPY_F32 || labels.ndim != 2 ||
+                     labels.shape[0] != sample.shape[0])) {
+    rc = rc_case_error(c, VTL_EINVAL, "class_labels must be float32 [B, P]");
+    goto done;
+  }
   if (sample.dtype != VTL_NPY_F32 || sample.ndim != 4 ||
       ctx.dtype != VTL_NPY_F32 || ctx.ndim != 3 ||
       ctx.shape[0] != sample.shape[0] || ts.count < 1) {
@@ -125,15 +133,17 @@ int run_unet(rc_case *c) {
   if (!rc) rc = vtl_tensor_write(cl, &ts_in, sample.data);
   if (!rc) rc = vtl_tensor_alloc(cl, &tc_in, 3, ctx.shape);
   if (!rc) rc = vtl_tensor_write(cl, &tc_in, ctx.data);
+  if (!rc && has_labels) rc = vtl_tensor_alloc(cl, &tl_in, 2, labels.shape);
+  if (!rc && has_labels) rc = vtl_tensor_write(cl, &tl_in, labels.data);
   if (!rc) rc = vtl_tensor_alloc(cl, &out, 4, oshape);
   tap_ctx tctx = {c, cl};
   const char *taps_env = getenv("VTL_REFCHECK_TAPS");
-  vtl_unet_extra ex = {.tap = tap_compare, .tap_user = &tctx};
   bool taps = taps_env && strcmp(taps_env, "1") == 0 &&
               json_object_get(c->json, "taps");
+  vtl_unet_extra ex = {.tap = taps ? tap_compare : NULL, .tap_user = &tctx,
+                       .class_labels = has_labels ? &tl_in : NULL};
   if (!rc)
-    rc = vtl_unet_forward(unet, &ts_in, tv, (int)ts.count, &tc_in,
-                          taps ? &ex : NULL, &out);
+    rc = vtl_unet_forward(unet, &ts_in, tv, (int)ts.count, &tc_in, &ex, &out);
   if (!rc) rc = vtl_tensor_read(cl, &out, host);
   if (rc) {
     rc_case_error(c, rc, "%s", vtl_cl_errmsg(cl));
@@ -143,10 +153,12 @@ int run_unet(rc_case *c) {
 done:
   vtl_tensor_release(cl, &ts_in);
   vtl_tensor_release(cl, &tc_in);
+  vtl_tensor_release(cl, &tl_in);
   vtl_tensor_release(cl, &out);
   vtl_npy_free(&sample);
   vtl_npy_free(&ts);
   vtl_npy_free(&ctx);
+  vtl_npy_free(&labels);
   free(tv);
   free(host);
   return rc;
