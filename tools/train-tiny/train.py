@@ -70,6 +70,7 @@ def unet_config(name, size):
         "cross_attention_dim": TEXT_HIDDEN, "norm_num_groups": 8, "norm_eps": 1e-5, "act_fn": "silu",
         "flip_sin_to_cos": True, "freq_shift": 0, "use_linear_projection": True,
         "class_embed_type": "projection", "projection_class_embeddings_input_dim": TEXT_HIDDEN,
+        "resnet_time_scale_shift": "scale_shift",
     }
 
 
@@ -94,8 +95,10 @@ def scheduler_config():
 # ---- parameter shapes in diffusers' names ------------------------------------
 
 def resnet_shapes(p, cin, cout, temb):
+    # scale_shift (unet_config): the time embedding gives a scale and a shift
     s = {p + "norm1.weight": [cin], p + "norm1.bias": [cin], p + "conv1.weight": [cout, cin, 3, 3],
-         p + "conv1.bias": [cout], p + "time_emb_proj.weight": [cout, temb], p + "time_emb_proj.bias": [cout],
+         p + "conv1.bias": [cout], p + "time_emb_proj.weight": [2 * cout, temb],
+         p + "time_emb_proj.bias": [2 * cout],
          p + "norm2.weight": [cout], p + "norm2.bias": [cout], p + "conv2.weight": [cout, cout, 3, 3],
          p + "conv2.bias": [cout]}
     if cin != cout:
@@ -343,8 +346,9 @@ def train(args, tok, voc):
         w = 1 + args.object_weight * mask
         ids = torch.tensor([tok.encode(c) for c in texts])
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
-        few = torch.rand(args.batch, generator=gen) < 0.25
-        t = torch.where(few, LIVE_TIMESTEPS[torch.randint(0, 4, (args.batch,), generator=gen)], t)
+        u = torch.rand(args.batch, generator=gen)
+        t = torch.where(u < 0.2, LIVE_TIMESTEPS[torch.randint(0, 4, (args.batch,), generator=gen)], t)
+        t = torch.where(u > 1 - args.layout_share, torch.full_like(t, 999), t)
         eps = torch.randn(x0.shape, generator=gen)
         a = ac[t].sqrt()[:, None, None, None]
         s = (1 - ac[t]).sqrt()[:, None, None, None]
@@ -372,7 +376,7 @@ def train(args, tok, voc):
                     "lr": args.lr, "ema": args.ema, "threads": torch.get_num_threads(),
                     "minutes": round((time.time() - t_start) / 60, 1), "torch": torch.__version__,
                     "unet_params": count(m.U), "text_params": count(m.T), "candidate": args.model,
-                    "warmup": args.warmup, "coarse_steps": args.coarse_steps, "object_weight": args.object_weight, "init": args.init}
+                    "warmup": args.warmup, "coarse_steps": args.coarse_steps, "layout_share": args.layout_share, "object_weight": args.object_weight, "init": args.init}
             write_model(args.out, m, ema_u, ema_t, tok, meta)
             plot(log_path, os.path.join(args.out, "loss.png"))
     print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
@@ -390,6 +394,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     ap.add_argument("--object-weight", type=float, default=4.0)
     ap.add_argument("--init", metavar="DIR", help="start from this saved model instead of random weights")
+    ap.add_argument("--layout-share", type=float, default=0.4,
+                    help="share of samples at t=999, where only the caption says where things go")
     ap.add_argument("--coarse-steps", type=int, default=0,
                     help="train the first N steps at half resolution (4x cheaper; layout is learned there)")
     ap.add_argument("--threads", type=int, default=2)
