@@ -58,7 +58,9 @@ int vtl_film_new(vtl_pipeline *p, const vtl_film_opts *opts, vtl_film **out);
 void vtl_film_free(vtl_film *film); /* NULL is a no-op */
 
 /* Renders `frame` of doc into out ([3, H, W] in [-1, 1], H and W the
- * timeline's). prev is the previous frame's image; it is read only when
+ * timeline's). doc is only read (vtl_params_at, before any denoising step):
+ * the caller may evaluate it too, from the progress callback included, but
+ * must not apply ops to it until the call returns. prev is the previous frame's image; it is read only when
  * the frame is not its shot's first (then NULL is VTL_EINVAL). *record
  * (may be NULL) gets the frame's record, a new reference. Returns 0 or
  * the pipeline's / loader's code with msg set: VTL_EINVAL for a size the

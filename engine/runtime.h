@@ -4,6 +4,10 @@
  *
  * A vtl_cl is a handle (STYLE.md 2): vtl_cl_init ... vtl_cl_close. It is used
  * from one thread at a time (cl_kernel arguments and the pool are not locked).
+ * On PoCL, the thread that builds kernels gets LLVM's own alternate signal
+ * stack; a thread that exits afterwards must put its previous one back
+ * (sigaltstack), or AddressSanitizer aborts unmapping it (server/render_
+ * thread.c does).
  *
  * Device choice, first match wins:
  *
