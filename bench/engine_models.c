@@ -4,9 +4,10 @@
  *
  *   cmake --build build --target engine_models_bench
  *   ./build/bench/engine_models_bench --model DIR [--taesd DIR] [--size 256]
- *                                     [-n reps] [--only unet|text|vae|taesd]
+ *                                     [-n reps] [--only unet|text|vae|taesd[,...]]
  *
- * Rows (best of n after one warm-up run; the queue drained after each):
+ * Rows (best of n after one warm-up run, then the median and range of the n;
+ * the queue drained after each):
  *   text   CLIP text encoder, 1 x 77 tokens (bos, ids, eos)
  *   unet   one guided step: batch 2 (uncond + cond), timestep 500, 77 tokens
  *   vae    AutoencoderKL decode, 1 latent of size/8
@@ -201,27 +202,44 @@ static double rss_mib(void) {
   return ru.ru_maxrss / 1024.0;
 }
 
-static void row(const char *what, double best, flops f) {
+/* The timed runs of a row: the best (what the FLOP rate uses), the median
+ * and the range. */
+typedef struct {
+  double best, median, worst;
+} timing;
+
+static void row(const char *what, timing t, flops f) {
   double tot = f.conv + f.lin + f.attn;
-  printf("%-6s %10.3f s %9.3f GFLOP %7.1f GFLOP/s   (conv %.2f, linear %.2f, attention %.2f)\n",
-         what, best, tot * 1e-9, tot / best * 1e-9, f.conv * 1e-9, f.lin * 1e-9,
-         f.attn * 1e-9);
+  printf("%-6s %10.3f s %9.3f GFLOP %7.1f GFLOP/s   (conv %.2f, linear %.2f, attention %.2f)"
+         "   median %.3f s, range %.3f-%.3f s\n",
+         what, t.best, tot * 1e-9, tot / t.best * 1e-9, f.conv * 1e-9, f.lin * 1e-9,
+         f.attn * 1e-9, t.median, t.best, t.worst);
   fflush(stdout);
 }
 
 typedef int (*run_fn)(void *ctx);
 
-static double timed(vtl_cl *cl, run_fn fn, void *ctx, int reps, const char *what) {
-  double best = 1e30;
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static timing timed(vtl_cl *cl, run_fn fn, void *ctx, int reps, const char *what) {
+  double *ts = malloc(sizeof *ts * (size_t)reps);
+  if (!ts) exit(1);
   for (int r = 0; r <= reps; r++) { /* r == 0: warm-up */
     double t0 = vtl__now();
     ok(cl, fn(ctx), what);
     ok(cl, vtl_cl_finish(cl), what);
     double t = vtl__now() - t0;
-    if (r > 0 && t < best) best = t;
-    if (r == 0) fprintf(stderr, "  %s warm-up: %.3f s\n", what, t);
+    if (r > 0) ts[r - 1] = t;
+    else fprintf(stderr, "  %s warm-up: %.3f s\n", what, t);
   }
-  return best;
+  qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+  timing t = {ts[0], reps % 2 ? ts[reps / 2] : (ts[reps / 2 - 1] + ts[reps / 2]) / 2,
+              ts[reps - 1]};
+  free(ts);
+  return t;
 }
 
 typedef struct {
@@ -251,6 +269,14 @@ static int run_taesd(void *p) {
   return vtl_taesd_decode(b->taesd, &b->lat, &b->img);
 }
 
+/* 1 when the comma-separated list names row x. */
+static int want(const char *list, const char *x) {
+  size_t n = strlen(x);
+  for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    if (!strncmp(p, x, n) && (p[n] == ',' || !p[n])) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *model = NULL, *taesd_dir = NULL, *only = "";
   int reps = 2, size = 256;
@@ -264,10 +290,10 @@ int main(int argc, char **argv) {
   }
   if (!model || reps < 1 || size < 8) {
     fprintf(stderr, "usage: engine_models_bench --model DIR [--taesd DIR] [--size 256] [-n reps]\n"
-                    "                           [--only unet|text|vae|taesd]\n");
+                    "                           [--only unet|text|vae|taesd[,...]]\n");
     return 2;
   }
-#define WANT(x) (!*only || !strcmp(only, x))
+#define WANT(x) (!*only || want(only, x))
   vtl_cl *cl;
   char msg[1024];
   if (vtl_cl_init(&cl, NULL, msg, sizeof msg) != 0) {

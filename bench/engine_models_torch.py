@@ -4,7 +4,7 @@ rows (text encoder 1x77, one guided UNet step at batch 2, VAE and TAESD
 decode) on the same safetensors files, through tools/python/sd_torch.py.
 
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/engine_models_torch.py \\
-      --model DIR [--taesd DIR] [--size 256] [-n 2] [-t 2] [--only unet|text|vae|taesd]
+      --model DIR [--taesd DIR] [--size 256] [-n 2] [-t 2] [--only unet|text|vae|taesd[,...]]
 
 FLOPs are counted while the warm-up runs, so they check the config-derived
 counts engine_models_bench prints. Inputs are pseudo-random.
@@ -33,14 +33,17 @@ def timed(name, fn, reps):
     print(f"  {name} warm-up: {time.perf_counter() - t0:.3f} s", file=sys.stderr)
     COUNT[0] = False
     fl = dict(FL)
-    best = 1e30
+    ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    best, med = ts[0], (ts[(reps - 1) // 2] + ts[reps // 2]) / 2
     tot = sum(fl.values())
     print(f"{name:<6} {best:10.3f} s {tot * 1e-9:9.3f} GFLOP {tot / best * 1e-9:7.1f} GFLOP/s   "
-          f"(conv {fl['conv'] * 1e-9:.2f}, linear {fl['linear'] * 1e-9:.2f}, attention {fl['attention'] * 1e-9:.2f})",
+          f"(conv {fl['conv'] * 1e-9:.2f}, linear {fl['linear'] * 1e-9:.2f}, attention {fl['attention'] * 1e-9:.2f})"
+          f"   median {med:.3f} s, range {best:.3f}-{ts[-1]:.3f} s",
           flush=True)
 
 
@@ -85,7 +88,7 @@ def main():
         check(a.check)
     torch.set_num_threads(a.t)
     torch.manual_seed(0)
-    want = lambda k: not a.only or a.only == k
+    want = lambda k: not a.only or k in a.only.split(",")
     rd = lambda *p: json.load(open(os.path.join(*p)))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
