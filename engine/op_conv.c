@@ -1,20 +1,22 @@
 /* op_conv.c — conv2d as im2col + GEMM, on both backends (the GEMM goes
- * through vtl__sgemm: CLBlast or OpenBLAS), bias and activation fused as the
- * GEMM's epilogue; 3x3 stride-1 "same" convolutions with enough channels
- * and pixels as Winograd F(2x2, 3x3) instead (op_winograd.c), chosen in one
- * place: use_winograd. Kernels: kernels/conv.cl (im2col),
- * kernels/elementwise.cl (bias_act_mat, the CL epilogue). Contracts: ops.h.
+ * through vtl__sgemm: CLBlast or OpenBLAS), bias, residual and activation
+ * fused as the GEMM's epilogue; 3x3 stride-1 "same" convolutions with
+ * enough channels and pixels as Winograd F(2x2, 3x3) instead
+ * (op_winograd.c), chosen in one place: use_winograd. Kernels:
+ * kernels/conv.cl (im2col), kernels/elementwise.cl (bias_act_mat, the CL
+ * epilogue). Contracts: ops.h.
  *
  * Per image n, with P = OH*OW output pixels and K = Ci*KH*KW:
  *
  *   y[n] [Co, P] = w [Co, K] x col [K, P]
  *
  * A 1x1 convolution with stride 1 and no padding needs no im2col: col is
- * x[n] itself. Bias and activation are vtl__sgemm's epilogue, applied to
- * each block while it is in cache. Otherwise col is built vtl__conv_col_chunk floats at a time, a range of
- * pixels (columns) per chunk, so the scratch buffer stays small even for the
- * VAE decoder at 512x512 (128 channels x 9 x 262144 pixels would be 1.2 GB):
- * the chunk's GEMM writes columns p0 .. p0+np-1 of y[n] with ldc = P. */
+ * x[n] itself. Bias, residual and activation are vtl__sgemm's epilogue,
+ * applied to each block while it is in cache. Otherwise col is built
+ * vtl__conv_col_chunk floats at a time, a range of pixels (columns) per
+ * chunk, so the scratch buffer stays small even for the VAE decoder at
+ * 512x512 (128 channels x 9 x 262144 pixels would be 1.2 GB): the chunk's
+ * GEMM writes columns p0 .. p0+np-1 of y[n] with ldc = P. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +29,9 @@ size_t vtl__conv_col_chunk = (size_t)8 << 20; /* im2col scratch: 32 MiB */
 #define ARG(v) sizeof(v), &(v)
 
 void vtl_conv2d_ref(float *y, const float *x, const float *w, const float *b,
-                    int N, int Ci, int H, int W, int Co, int KH, int KW,
-                    int stride, int pad_t, int pad_l, int OH, int OW,
-                    vtl_act act) {
+                    const float *r, int N, int Ci, int H, int W, int Co,
+                    int KH, int KW, int stride, int pad_t, int pad_l, int OH,
+                    int OW, vtl_act act) {
   for (int n = 0; n < N; n++)
     for (int co = 0; co < Co; co++)
       for (int oy = 0; oy < OH; oy++)
@@ -46,9 +48,11 @@ void vtl_conv2d_ref(float *y, const float *x, const float *w, const float *b,
                      w[(((size_t)co * Ci + ci) * KH + kh) * KW + kw];
               }
             }
+          size_t i = (((size_t)n * Co + co) * OH + oy) * OW + ox;
           float v = (float)s;
+          if (r) v += r[i];
           vtl_activation_ref(&v, &v, 1, act);
-          y[(((size_t)n * Co + co) * OH + oy) * OW + ox] = v;
+          y[i] = v;
         }
 }
 
@@ -96,9 +100,11 @@ static int use_winograd(int Ci, int H, int W, int KH, int KW, int stride,
   return Ci >= 16 && (size_t)((H + 1) / 2) * ((W + 1) / 2) >= 256;
 }
 
-int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
-                  const vtl_tensor *w, const vtl_tensor *b, int stride,
-                  int pad_t, int pad_l, vtl_act act) {
+/* vtl_conv2d_ex with the residual r of vtl_conv2d_res (NULL: none). */
+static int conv2d(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                  const vtl_tensor *w, const vtl_tensor *b,
+                  const vtl_tensor *r, int stride, int pad_t, int pad_l,
+                  vtl_act act) {
   VTL__REQUIRE(cl, x->ndim == 4 && y->ndim == 4 && w->ndim == 4,
                "conv2d: needs x [N, Ci, H, W], w [Co, Ci, KH, KW], "
                "y [N, Co, OH, OW]");
@@ -124,6 +130,11 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                OH, OW, H, W, KH, KW, stride, pad_t, pad_l);
   VTL__REQUIRE(cl, !b || (int)vtl_tensor_numel(b) == Co,
                "conv2d: bias of %zu for %d channels", vtl_tensor_numel(b), Co);
+  VTL__REQUIRE(cl, !r || (r->ndim == 4 && r->shape[0] == N &&
+                          r->shape[1] == Co && r->shape[2] == OH &&
+                          r->shape[3] == OW),
+               "conv2d: the residual must be y's shape [%d, %d, %d, %d]", N,
+               Co, OH, OW);
   VTL__REQUIRE(cl, vtl_tensor_numel(x) <= VTL__MAX_ELEMS &&
                        vtl_tensor_numel(y) <= VTL__MAX_ELEMS,
                "conv2d: too large");
@@ -131,8 +142,9 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
   int direct = KH == 1 && KW == 1 && stride == 1 && pad_t == 0 && pad_l == 0 &&
                OH == H && OW == W;
   if (use_winograd(Ci, H, W, KH, KW, stride, pad_t, pad_l, OH, OW))
-    return vtl__conv3x3_winograd(cl, y, x, w, b, act);
-  vtl__epilogue ep = {b, 1, act}; /* bias per output channel = row */
+    return vtl__conv3x3_winograd(cl, y, x, w, b, r, act);
+  /* bias per output channel = row; r laid out as y */
+  vtl__epilogue ep = {b, 1, act, r};
   if (direct)
     return vtl__sgemm(cl, N, 0, 0, Co, (int)P, Ci, 1.0f, w, 0, 0, Ci, x, 0,
                       (size_t)Ci * P, (int)P, 0.0f, y, 0, (size_t)Co * P,
@@ -164,9 +176,21 @@ int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
   }
 }
 
+int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                  const vtl_tensor *w, const vtl_tensor *b, int stride,
+                  int pad_t, int pad_l, vtl_act act) {
+  return conv2d(cl, y, x, w, b, NULL, stride, pad_t, pad_l, act);
+}
+
 int vtl_conv2d(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                const vtl_tensor *w, const vtl_tensor *b, int stride, int pad,
                vtl_act act) {
+  return vtl_conv2d_res(cl, y, x, w, b, NULL, stride, pad, act);
+}
+
+int vtl_conv2d_res(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                   const vtl_tensor *w, const vtl_tensor *b,
+                   const vtl_tensor *r, int stride, int pad, vtl_act act) {
   if (x->ndim == 4 && y->ndim == 4 && w->ndim == 4) {
     int64_t oh = (x->shape[2] + 2 * pad - w->shape[2]) / stride + 1,
             ow = (x->shape[3] + 2 * pad - w->shape[3]) / stride + 1;
@@ -175,5 +199,5 @@ int vtl_conv2d(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                  (long long)y->shape[2], (long long)y->shape[3], stride, pad,
                  (long long)oh, (long long)ow);
   }
-  return vtl_conv2d_ex(cl, y, x, w, b, stride, pad, pad, act);
+  return conv2d(cl, y, x, w, b, r, stride, pad, pad, act);
 }

@@ -63,24 +63,31 @@ int vtl__epilogue_cl(vtl_cl *cl, const vtl_tensor *c, size_t c_off, int ldc,
                      int m, int n, const vtl__epilogue *ep) {
   cl_kernel k;
   VTL__TRY(vtl__kernel(cl, VTL_PROG_ELEMENTWISE, "bias_act_mat", &k));
-  cl_ulong co = c->off + c_off, bo = ep->bias ? ep->bias->off : 0;
-  cl_int has_b = ep->bias != NULL, pr = ep->per_row != 0, a = ep->act;
-  cl_mem bm = ep->bias ? ep->bias->buf : c->buf;
+  cl_ulong co = c->off + c_off, bo = ep->bias ? ep->bias->off : 0,
+           ro = ep->res ? ep->res->off + c_off : 0;
+  cl_int has_b = ep->bias != NULL, pr = ep->per_row != 0, a = ep->act,
+         has_r = ep->res != NULL;
+  /* absent: c, read but unused */
+  cl_mem bm = ep->bias ? ep->bias->buf : c->buf,
+         rm = ep->res ? ep->res->buf : c->buf;
   VTL__TRY(vtl__args(cl, k, "bias_act_mat", ARG_MEM(c), ARG(co), ARG(ldc),
                      ARG(m), ARG(n), sizeof(cl_mem), &bm, ARG(bo), ARG(has_b),
-                     ARG(pr), ARG(a), (size_t)0));
+                     ARG(pr), sizeof(cl_mem), &rm, ARG(ro), ARG(has_r), ARG(a),
+                     (size_t)0));
   size_t lws[2] = {16, 1}, gws[2] = {(size_t)n, (size_t)m};
   return vtl__launch(cl, k, "bias_act_mat", 2, gws, lws);
 }
 
 void vtl__epilogue_host(float *c, int ldc, int m, int n, const float *bias,
-                        const vtl__epilogue *ep) {
+                        const float *res, const vtl__epilogue *ep) {
   for (int i = 0; i < m; i++) {
     float *row = c + (size_t)i * ldc;
     if (bias && ep->per_row)
       for (int j = 0; j < n; j++) row[j] += bias[i];
     else if (bias)
       for (int j = 0; j < n; j++) row[j] += bias[j];
+    if (res)
+      for (int j = 0; j < n; j++) row[j] += res[(size_t)i * ldc + j];
     if (ep->act != VTL_ACT_NONE) vtl_activation_ref(row, row, n, ep->act);
   }
 }

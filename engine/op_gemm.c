@@ -61,10 +61,11 @@ static int sgemm_f32(vtl_cl *cl, int batch, int ta, int tb, int m, int n,
                      const vtl_tensor *c, size_t c_off, size_t c_stride,
                      int ldc, const vtl__epilogue *ep) {
   if (vtl_cl_backend(cl) == VTL_BACKEND_HOST) {
-    const vtl_tensor *ts[4] = {a, b, c, ep ? ep->bias : NULL};
-    float *p[4];
+    const vtl_tensor *ts[5] = {a, b, c, ep ? ep->bias : NULL,
+                               ep ? ep->res : NULL};
+    float *p[5];
     vtl__mapping map;
-    VTL__TRY(vtl__map(cl, &map, 4, ts, p));
+    VTL__TRY(vtl__map(cl, &map, 5, ts, p));
     double t0 = vtl__now();
     for (int i = 0; i < batch; i++) {
       float *ci = p[2] + c_off + i * c_stride;
@@ -72,7 +73,9 @@ static int sgemm_f32(vtl_cl *cl, int batch, int ta, int tb, int m, int n,
                   tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
                   p[0] + a_off + i * a_stride, lda,
                   p[1] + b_off + i * b_stride, ldb, beta, ci, ldc);
-      if (ep) vtl__epilogue_host(ci, ldc, m, n, p[3], ep);
+      if (ep)
+        vtl__epilogue_host(ci, ldc, m, n, p[3],
+                           p[4] ? p[4] + c_off + i * c_stride : NULL, ep);
     }
     vtl__profile_host(cl, "sgemm (openblas)", vtl__now() - t0);
     return vtl__unmap(cl, &map);
@@ -102,10 +105,11 @@ int vtl__sgemm(vtl_cl *cl, int batch, int ta, int tb, int m, int n, int k,
                size_t c_off, size_t c_stride, int ldc,
                const vtl__epilogue *ep) {
   if (m <= 0 || n <= 0 || batch <= 0) return 0;
-  if (ep && !ep->bias && ep->act == VTL_ACT_NONE) ep = NULL;
-  VTL__REQUIRE(cl, c->type == VTL_F32 && (!ep || !ep->bias ||
-                                          ep->bias->type == VTL_F32),
-               "sgemm: the output and the bias must be f32");
+  if (ep && !ep->bias && !ep->res && ep->act == VTL_ACT_NONE) ep = NULL;
+  VTL__REQUIRE(cl, c->type == VTL_F32 &&
+                       (!ep || ((!ep->bias || ep->bias->type == VTL_F32) &&
+                                (!ep->res || ep->res->type == VTL_F32))),
+               "sgemm: the output, the bias and the residual must be f32");
   vtl_tensor wa, wb;
   int rc = vtl__widen(cl, &a, &wa);
   if (rc == 0) rc = vtl__widen(cl, &b, &wb);
@@ -184,7 +188,7 @@ int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                "linear: bias of %zu for %lld outputs", vtl_tensor_numel(b),
                (long long)Eo);
   VTL__REQUIRE(cl, vtl_tensor_numel(y) <= VTL__MAX_ELEMS, "linear: too large");
-  vtl__epilogue ep = {b, 0, act};
+  vtl__epilogue ep = {b, 0, act, NULL};
   return vtl__sgemm(cl, 1, 0, 1, (int)R, (int)Eo, (int)Ei, 1.0f, x, 0, 0,
                     (int)Ei, w, 0, 0, (int)Ei, 0.0f, y, 0, 0, (int)Eo, &ep);
 }

@@ -8,8 +8,8 @@
  *   per image n, per chunk of NTY tile rows (T = NTY * ceil(W/2) tiles):
  *     V [16][Ci, T] = B^T d B              wino_input
  *     M [16][Co, T] = U[k] x V[k]          vtl__sgemm, batch 16
- *     y[n] rows     = A^T M A + b          wino_output
- *   y = act(y)                             one pass, when act is not NONE
+ *     y[n] rows     = act(A^T M A + b + r) wino_output (act: ReLU or none)
+ *   y = act(y)                             one pass, for other activations
  *
  * U is transformed on every call rather than cached with the model: it is
  * 16/9 of the weight's bytes written once per call, against a product of
@@ -26,8 +26,11 @@
  * faster with 4 MiB chunks than 32 MiB ones; 512 channels at 64x64 1.2x
  * slower with 64 tiles a chunk than with 1024).
  *
- * The activation is a separate pass (vtl__bias_act, elementwise.cl owns the
- * activation functions); the bias is added by the output transform. */
+ * The output transform adds the bias and the residual and applies a ReLU
+ * (TAESD's, the one activation the models' 3x3 convolutions have: a
+ * separate pass over y cost TAESD 12 % of its decode, bench/README.md);
+ * other activations are a separate pass (vtl__bias_act: elementwise.cl
+ * owns the activation functions). */
 #include <string.h>
 
 #include "ops.h"
@@ -63,31 +66,42 @@ static int weight_transform(vtl_cl *cl, const vtl_tensor *u,
   return vtl__launch(cl, k, "wino_weight", 2, gws, lws);
 }
 
-/* The input (out = 0) or output (out = 1) transform of tile rows ty0 ..
- * ty0+nty-1 of one image: on the host backend (a CPU device) the _rows
- * variant (winograd.cl), on the CL backend one work-item per tile (GPUs;
- * the tests force the CL backend on PoCL, which runs this variant too). */
-static int transform(vtl_cl *cl, int out, const vtl_tensor *dst,
-                     size_t dst_off, const vtl_tensor *src, size_t src_off,
-                     cl_ulong plane, const vtl_tensor *b, int C, int H,
-                     int W, int TW, int ty0, int nty) {
+/* What the output transform adds and applies: bias b, residual r (laid
+ * out as y: its offsets are y's), relu. */
+typedef struct {
+  const vtl_tensor *b, *r;
+  int relu;
+} output_epilogue;
+
+/* The input (ep NULL) or output transform of tile rows ty0 .. ty0+nty-1 of
+ * one image: on the host backend (a CPU device) the _rows variant
+ * (winograd.cl), on the CL backend one work-item per tile (GPUs; the tests
+ * force the CL backend on PoCL, which runs this variant too). */
+static int transform(vtl_cl *cl, const output_epilogue *ep,
+                     const vtl_tensor *dst, size_t dst_off,
+                     const vtl_tensor *src, size_t src_off, cl_ulong plane,
+                     int C, int H, int W, int TW, int ty0, int nty) {
   int rows = vtl_cl_backend(cl) == VTL_BACKEND_HOST;
   static const char *const names[2][2] = {
       {"wino_input", "wino_input_rows"}, {"wino_output", "wino_output_rows"}};
-  const char *name = names[out][rows];
+  const char *name = names[ep != NULL][rows];
   cl_kernel k;
   VTL__TRY(vtl__kernel(cl, VTL_PROG_WINOGRAD, name, &k));
-  cl_ulong d_o = dst->off + dst_off, s_o = src->off + src_off,
-           bo = b ? b->off : s_o;
-  cl_mem bm = b ? b->buf : src->buf; /* has_b = 0: src, read but unused */
-  cl_int has_b = b != NULL;
-  int rc = out ? vtl__args(cl, k, name, ARG_MEM(dst), ARG(d_o), ARG_MEM(src),
-                           ARG(s_o), ARG(plane), sizeof(cl_mem), &bm, ARG(bo),
-                           ARG(has_b), ARG(C), ARG(H), ARG(W), ARG(TW),
-                           ARG(ty0), ARG(nty), (size_t)0)
-               : vtl__args(cl, k, name, ARG_MEM(dst), ARG(d_o), ARG(plane),
-                           ARG_MEM(src), ARG(s_o), ARG(C), ARG(H), ARG(W),
-                           ARG(TW), ARG(ty0), ARG(nty), (size_t)0);
+  cl_ulong d_o = dst->off + dst_off, s_o = src->off + src_off;
+  int rc;
+  if (ep) { /* absent b or r: dst, read but unused */
+    const vtl_tensor *b = ep->b ? ep->b : dst, *r = ep->r ? ep->r : dst;
+    cl_ulong bo = b->off, ro = ep->r ? r->off + dst_off : d_o;
+    cl_int has_b = ep->b != NULL, has_r = ep->r != NULL, relu = ep->relu;
+    rc = vtl__args(cl, k, name, ARG_MEM(dst), ARG(d_o), ARG_MEM(src),
+                   ARG(s_o), ARG(plane), ARG_MEM(b), ARG(bo), ARG(has_b),
+                   ARG_MEM(r), ARG(ro), ARG(has_r), ARG(relu), ARG(C), ARG(H),
+                   ARG(W), ARG(TW), ARG(ty0), ARG(nty), (size_t)0);
+  } else {
+    rc = vtl__args(cl, k, name, ARG_MEM(dst), ARG(d_o), ARG(plane),
+                   ARG_MEM(src), ARG(s_o), ARG(C), ARG(H), ARG(W), ARG(TW),
+                   ARG(ty0), ARG(nty), (size_t)0);
+  }
   VTL__TRY(rc);
   if (rows) { /* tile rows are few, channels many: groups of 1 x 16 */
     size_t gws[2] = {(size_t)nty, (size_t)C}, lws[2] = {1, 16};
@@ -99,7 +113,7 @@ static int transform(vtl_cl *cl, int out, const vtl_tensor *dst,
 
 int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
                           const vtl_tensor *x, const vtl_tensor *w,
-                          const vtl_tensor *b, int act) {
+                          const vtl_tensor *b, const vtl_tensor *r, int act) {
   int N = (int)x->shape[0], Ci = (int)x->shape[1], H = (int)x->shape[2],
       W = (int)x->shape[3], Co = (int)w->shape[0];
   int TH = (H + 1) / 2, TW = (W + 1) / 2;
@@ -111,8 +125,8 @@ int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
   if (nty > (size_t)TH) nty = (size_t)TH;
   size_t T = nty * TW;
   VTL__REQUIRE(cl, x->type == VTL_F32 && y->type == VTL_F32 &&
-                       (!b || b->type == VTL_F32),
-               "conv2d winograd: x, y and the bias must be f32");
+                       (!b || b->type == VTL_F32) && (!r || r->type == VTL_F32),
+               "conv2d winograd: x, y, the bias and the residual must be f32");
   VTL__REQUIRE(cl, (size_t)16 * Co * Ci <= VTL__MAX_ELEMS &&
                        row * nty <= VTL__MAX_ELEMS,
                "conv2d winograd: too large (%d -> %d channels, width %d)",
@@ -129,20 +143,20 @@ int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
   if (rc == 0)
     rc = vtl_tensor_alloc(cl, &m, 2, VTL_SHAPE(16, (int64_t)(Co * T + PAD)));
   size_t xs = (size_t)Ci * H * W, ys = (size_t)Co * H * W;
+  output_epilogue ep = {b, r, act == VTL_ACT_RELU};
   for (int n = 0; n < N && rc == 0; n++)
     for (int ty0 = 0; ty0 < TH && rc == 0; ty0 += (int)nty) {
       int ny = TH - ty0 < (int)nty ? TH - ty0 : (int)nty, nt = ny * TW;
       size_t vp = (size_t)Ci * nt + PAD, mp = (size_t)Co * nt + PAD;
-      rc = transform(cl, 0, &v, 0, x, n * xs, vp, NULL, Ci, H, W, TW, ty0,
-                     ny);
+      rc = transform(cl, NULL, &v, 0, x, n * xs, vp, Ci, H, W, TW, ty0, ny);
       if (rc == 0)
         rc = vtl__sgemm(cl, 16, 0, 0, Co, nt, Ci, 1.0f, &u, 0,
                         (size_t)Co * Ci, Ci, &v, 0, vp, nt, 0.0f, &m, 0, mp,
                         nt, NULL);
       if (rc == 0)
-        rc = transform(cl, 1, y, n * ys, &m, 0, mp, b, Co, H, W, TW, ty0, ny);
+        rc = transform(cl, &ep, y, n * ys, &m, 0, mp, Co, H, W, TW, ty0, ny);
     }
-  if (rc == 0 && act != VTL_ACT_NONE)
+  if (rc == 0 && act != VTL_ACT_NONE && act != VTL_ACT_RELU)
     rc = vtl__bias_act(cl, y, 0, y, 0, NULL, vtl_tensor_numel(y), 1, 1, act);
   vtl_tensor_release(cl, &u);
   vtl_tensor_release(cl, &v);

@@ -62,10 +62,17 @@ int vtl_conv2d(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
 int vtl_conv2d_ex(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                   const vtl_tensor *w, const vtl_tensor *b, int stride,
                   int pad_t, int pad_l, vtl_act act);
+/* y = act(conv(x, w) + b + r): vtl_conv2d with a residual r of y's shape
+ * (NULL: none) added before the activation in the same pass (TAESD's block:
+ * relu(conv(...) + x)). r may not alias y. */
+int vtl_conv2d_res(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                   const vtl_tensor *w, const vtl_tensor *b,
+                   const vtl_tensor *r, int stride, int pad, vtl_act act);
+/* The reference of all three; r NULL: none. */
 void vtl_conv2d_ref(float *y, const float *x, const float *w, const float *b,
-                    int N, int Ci, int H, int W, int Co, int KH, int KW,
-                    int stride, int pad_t, int pad_l, int OH, int OW,
-                    vtl_act act);
+                    const float *r, int N, int Ci, int H, int W, int Co,
+                    int KH, int KW, int stride, int pad_t, int pad_l, int OH,
+                    int OW, vtl_act act);
 
 /* ---- op_norm.c ------------------------------------------------------- */
 

@@ -90,15 +90,18 @@ int vtl__map(vtl_cl *cl, vtl__mapping *m, int n, const vtl_tensor *const *t,
 int vtl__unmap(vtl_cl *cl, vtl__mapping *m);
 
 /* What vtl__sgemm applies to each C block after the product, while it is
- * still in cache on the host: C = act(C + bias), bias [m] (per_row) or [n]. */
+ * still in cache on the host: C = act(C + bias + res), bias [m] (per_row)
+ * or [n], res a tensor laid out as C (the same offsets and ldc: a residual
+ * of the output's shape), not C itself. */
 typedef struct {
   const vtl_tensor *bias; /* NULL: none */
   int per_row;            /* 1: bias[i] for row i (conv), 0: bias[j] (linear) */
   int act;                /* vtl_act */
+  const vtl_tensor *res;  /* NULL: none */
 } vtl__epilogue;
 
 /* For i in 0..batch-1:
- *   C_i = act(alpha * op(A_i) * op(B_i) + beta * C_i + bias)
+ *   C_i = act(alpha * op(A_i) * op(B_i) + beta * C_i + bias + res_i)
  * with X_i at x_off + i * x_stride; row-major, offsets in elements from each
  * tensor's first element; ep may be NULL. A and B may be F16 (widened by
  * vtl__widen first); C and the bias must be F32. The one GEMM entry point of the
@@ -121,7 +124,7 @@ int vtl__widen(vtl_cl *cl, const vtl_tensor **t, vtl_tensor *scratch);
 int vtl__epilogue_cl(vtl_cl *cl, const vtl_tensor *c, size_t c_off, int ldc,
                      int m, int n, const vtl__epilogue *ep);
 void vtl__epilogue_host(float *c, int ldc, int m, int n, const float *bias,
-                        const vtl__epilogue *ep);
+                        const float *res, const vtl__epilogue *ep);
 
 /* For CLBlast: the queue, and an event to add to the profile under name
  * (released by the runtime). */
@@ -159,10 +162,11 @@ extern size_t vtl__conv_wino_chunk; /* V + M of op_winograd.c */
 extern size_t vtl__attention_score_chunk;
 
 /* conv2d 3x3, stride 1, padding 1, y the size of x, as Winograd F(2x2, 3x3)
- * (op_winograd.c); op_conv.c has checked the shapes and chosen it. */
+ * (op_winograd.c): y = act(conv + b + r), b and r NULL or as vtl_conv2d_res
+ * has them; op_conv.c has checked the shapes and chosen it. */
 int vtl__conv3x3_winograd(vtl_cl *cl, const vtl_tensor *y,
                           const vtl_tensor *x, const vtl_tensor *w,
-                          const vtl_tensor *b, int act);
+                          const vtl_tensor *b, const vtl_tensor *r, int act);
 
 /* One work-group size for a 1-D launch of n items. */
 size_t vtl__wgs(const vtl_cl *cl);

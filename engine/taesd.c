@@ -228,10 +228,8 @@ static int block_step(vtl_taesd *t, flow *f, const tiny_block *bl) {
   vtl_act act = t->cfg.act_fn;
   if (!rc) rc = vtl_conv2d(cl, &a, x, &bl->w[0], &bl->b[0], 1, 1, act);
   if (!rc) rc = vtl_conv2d(cl, &b, &a, &bl->w[1], &bl->b[1], 1, 1, act);
-  if (!rc) rc = vtl_conv2d(cl, &a, &b, &bl->w[2], &bl->b[2], 1, 1,
-                           VTL_ACT_NONE);
-  if (!rc) rc = vtl_add(cl, &a, &a, x);
-  if (!rc) rc = vtl_relu(cl, &a, &a);
+  if (!rc) rc = vtl_conv2d_res(cl, &a, &b, &bl->w[2], &bl->b[2], x, 1, 1,
+                               VTL_ACT_RELU);
   vtl_tensor_release(cl, &b);
   if (rc) {
     vtl_tensor_release(cl, &a);

@@ -443,30 +443,36 @@ TEST_IMPL(ops_conv2d) {
       size_t nx = (size_t)N * Ci * H * W, nw = (size_t)Co * Ci * KH * KW,
              ny = (size_t)N * Co * OH * OW;
       float *hx = host_rand(nx), *hw = host_rand(nw), *hb = host_rand(Co),
-            *ref = malloc(ny * sizeof *ref);
-      vtl_tensor x, w, bias, y;
+            *hr = host_rand(ny), *ref = malloc(ny * sizeof *ref);
+      vtl_tensor x, w, bias, res, y;
       dev(&x, 4, VTL_SHAPE(N, Ci, H, W), hx);
       int half = c % 2 == 0; /* f16 weights: 3x3, 1x1 direct, chunked ... */
       dev_weight(&w, 4, VTL_SHAPE(Co, Ci, KH, KW), hw, half);
       dev(&bias, 1, VTL_SHAPE(Co), hb);
+      dev(&res, 4, VTL_SHAPE(N, Co, OH, OW), hr);
       dev(&y, 4, VTL_SHAPE(N, Co, OH, OW), NULL);
-      if (c >= nfixed) /* the public symmetric form */
-        ASSERT_OP(rt(), vtl_conv2d(rt(), &y, &x, &w, k[13] ? &bias : NULL, s, pt, act));
+      /* the random shapes: the public symmetric form, every other one with
+       * a residual (vtl_conv2d_res) */
+      int has_r = c >= nfixed && c % 2 == 1;
+      if (c >= nfixed)
+        ASSERT_OP(rt(), vtl_conv2d_res(rt(), &y, &x, &w, k[13] ? &bias : NULL,
+                                       has_r ? &res : NULL, s, pt, act));
       else
         ASSERT_OP(rt(), vtl_conv2d_ex(rt(), &y, &x, &w, k[13] ? &bias : NULL, s, pt,
                                 pl, act));
       float *got = fetch(&y);
-      vtl_conv2d_ref(ref, hx, hw, k[13] ? hb : NULL, N, Ci, H, W, Co, KH, KW,
-                     s, pt, pl, OH, OW, act);
+      vtl_conv2d_ref(ref, hx, hw, k[13] ? hb : NULL, has_r ? hr : NULL, N, Ci,
+                     H, W, Co, KH, KW, s, pt, pl, OH, OW, act);
       char what[96];
-      snprintf(what, sizeof what, "conv2d %s %s case %zu w %s",
+      snprintf(what, sizeof what, "conv2d %s %s case %zu w %s res %d",
                bname(backends[b % 2]), modes[b / 2] ? modes[b / 2] : "auto",
-               c, half ? "f16" : "f32");
+               c, half ? "f16" : "f32", has_r);
       ASSERT_OK(close_enough(what, got, ref, ny, 1e-4, 1e-4));
-      free(got), free(hx), free(hw), free(hb), free(ref);
+      free(got), free(hx), free(hw), free(hb), free(hr), free(ref);
       vtl_tensor_release(rt(), &x);
       vtl_tensor_release(rt(), &w);
       vtl_tensor_release(rt(), &bias);
+      vtl_tensor_release(rt(), &res);
       vtl_tensor_release(rt(), &y);
     }
   }
@@ -489,8 +495,9 @@ TEST_IMPL(ops_conv2d) {
 
 /* Winograd F(2x2, 3x3) (op_winograd.c), forced, against the direct
  * reference: random N (1-2), channels 1-70 (multiples of nothing), sides
- * 1-19 (odd ones: the half tiles), every activation, with and without bias,
- * f32 and f16 weights, scratch chunks of one tile row or all, both backends.
+ * 1-19 (odd ones: the half tiles), every activation, with and without bias
+ * and residual (vtl_conv2d_res), f32 and f16 weights, scratch chunks of one
+ * tile row or all, both backends.
  * Tolerance: Winograd sums, per output, Ci products |U V| <= 9 (|V| <= 4,
  * |U| <= 9/4 for |x|, |g| <= 1) in each of 9 transformed sums that the
  * output transform adds: with u = 2^-24, the worst case 81 Ci^2 u (2e-2 at
@@ -507,36 +514,38 @@ TEST_IMPL(ops_conv2d_winograd) {
     vtl_cl_set_backend(rt(), backends[c % 2]);
     int N = irand(1, 2), Ci = irand(1, 70), Co = irand(1, 70),
         H = irand(1, 19), W = irand(1, 19), half = c % 3 == 0,
-        has_b = c % 4 != 1;
+        has_b = c % 4 != 1, has_r = c % 3 != 2;
     vtl_act act = (vtl_act)(c % 5);
     if (c < 2) N = 2, H = 9, W = 13; /* odd sides, two images, fixed */
     vtl__conv_wino_chunk = c % 4 == 2 ? 1 : wchunk; /* one tile row a chunk */
     size_t nx = (size_t)N * Ci * H * W, nw = (size_t)Co * Ci * 9,
            ny = (size_t)N * Co * H * W;
     float *hx = host_rand(nx), *hw = host_rand(nw), *hb = host_rand(Co),
-          *ref = malloc(ny * sizeof *ref);
-    vtl_tensor x, w, bias, y;
+          *hr = host_rand(ny), *ref = malloc(ny * sizeof *ref);
+    vtl_tensor x, w, bias, res, y;
     dev(&x, 4, VTL_SHAPE(N, Ci, H, W), hx);
     dev_weight(&w, 4, VTL_SHAPE(Co, Ci, 3, 3), hw, half);
     dev(&bias, 1, VTL_SHAPE(Co), hb);
+    dev(&res, 4, VTL_SHAPE(N, Co, H, W), hr);
     dev(&y, 4, VTL_SHAPE(N, Co, H, W), NULL);
-    ASSERT_OP(rt(), vtl_conv2d(rt(), &y, &x, &w, has_b ? &bias : NULL, 1, 1,
-                               act));
+    ASSERT_OP(rt(), vtl_conv2d_res(rt(), &y, &x, &w, has_b ? &bias : NULL,
+                                   has_r ? &res : NULL, 1, 1, act));
     float *got = fetch(&y);
-    vtl_conv2d_ref(ref, hx, hw, has_b ? hb : NULL, N, Ci, H, W, Co, 3, 3, 1,
-                   1, 1, H, W, act);
+    vtl_conv2d_ref(ref, hx, hw, has_b ? hb : NULL, has_r ? hr : NULL, N, Ci,
+                   H, W, Co, 3, 3, 1, 1, 1, H, W, act);
     for (size_t i = 0; i < ny; i++)
       if (fabs((double)got[i] - ref[i]) > worst)
         worst = fabs((double)got[i] - ref[i]);
     char what[128];
     snprintf(what, sizeof what, "winograd %s N %d Ci %d Co %d %dx%d act %d "
-             "bias %d w %s", bname(backends[c % 2]), N, Ci, Co, H, W, (int)act,
-             has_b, half ? "f16" : "f32");
+             "bias %d res %d w %s", bname(backends[c % 2]), N, Ci, Co, H, W,
+             (int)act, has_b, has_r, half ? "f16" : "f32");
     ASSERT_OK(close_enough(what, got, ref, ny, 3e-4, 1e-4));
-    free(got), free(hx), free(hw), free(hb), free(ref);
+    free(got), free(hx), free(hw), free(hb), free(hr), free(ref);
     vtl_tensor_release(rt(), &x);
     vtl_tensor_release(rt(), &w);
     vtl_tensor_release(rt(), &bias);
+    vtl_tensor_release(rt(), &res);
     vtl_tensor_release(rt(), &y);
   }
   fprintf(stderr, "winograd: largest |got - ref| %.3g\n", worst);

@@ -17,7 +17,8 @@
 //
 //   bias_act_*    y = act(x + b)    (b optional: has_b = 0)
 //   bias_act_mat  the GEMM epilogue on an m x n block of a row-major matrix
-//                 with leading dimension ldc: c = act(c + b[row or column]).
+//                 with leading dimension ldc: c = act(c + b[row or column]
+//                 + r), r (has_r) a residual laid out as c.
 //                 2-D range (n, m), bounds-checked.
 //   add_*, mul_*  y = a + b, a * b
 //   scale         y = s * x
@@ -101,13 +102,15 @@ BROADCAST_KERNELS(mul, xv * bv)
 
 __kernel void bias_act_mat(__global float *c, ulong co, int ldc, int m,
                            int n, __global const float *b, ulong bo,
-                           int has_b, int per_row, int act) {
+                           int has_b, int per_row, __global const float *r,
+                           ulong ro, int has_r, int act) {
   int j = get_global_id(0), i = get_global_id(1);
   if (j >= n || i >= m) return;
-  __global float *cij = c + co + (size_t)i * ldc + j;
-  float v = *cij;
+  size_t ij = (size_t)i * ldc + j;
+  float v = c[co + ij];
   if (has_b) v += b[bo + (per_row ? i : j)];
-  *cij = act_apply(v, act);
+  if (has_r) v += r[ro + ij];
+  c[co + ij] = act_apply(v, act);
 }
 
 // The resnet of a UNet with resnet_time_scale_shift "scale_shift":

@@ -21,8 +21,9 @@
 //   wino_weight  g [Co, Ci, 3, 3] -> U [16][Co, Ci].  2-D (Ci, Co).
 //   wino_input   x [C, H, W] (one image) -> V [16][C, T].  3-D (TW, NTY, C).
 //   wino_output  M [16][Co, T] -> y [Co, H, W] (one image), + b[co] when
-//                has_b (the activation is a separate pass: op_winograd.c).
-//                3-D (TW, NTY, Co).
+//                has_b, + r (a residual laid out as y) when has_r, then
+//                max(y, 0) when relu (other activations are a separate pass:
+//                op_winograd.c). 3-D (TW, NTY, Co).
 //   wino_input_rows, wino_output_rows  the same for the host backend (CPUs):
 //                one work-item per (tile row, channel) looping over the
 //                row's TW tiles, 2-D (NTY, C); contiguous streams per item,
@@ -87,11 +88,21 @@ inline void input_tile(__global float *dst, size_t plane,
   store_v(dst, plane, d[0], d[1], d[2], d[3]);
 }
 
+// One output row of a tile at p (two columns, or one at an odd edge):
+// o + the residual at r (has_r), then the ReLU (relu).
+inline void output_row(__global float *p, __global const float *r, float2 o,
+                       int two, int has_r, int relu) {
+  if (has_r) o += two ? vload2(0, r) : (float2)(r[0], 0.0f);
+  if (relu) o = fmax(o, 0.0f);
+  if (two) vstore2(o, 0, p);
+  else p[0] = o.x;
+}
+
 // One output tile: y's 2x2 (fewer at an odd edge) at (oy, ox) of the image
-// dst [H, W] from M[k] at src[k * plane].
+// dst [H, W] from M[k] at src[k * plane]; res: the residual image [H, W].
 inline void output_tile(__global float *dst, __global const float *src,
-                        size_t plane, float bias, int H, int W, int oy,
-                        int ox) {
+                        size_t plane, float bias, __global const float *res,
+                        int has_r, int relu, int H, int W, int oy, int ox) {
   float4 e[4];
   for (int i = 0; i < 4; i++)
     e[i] = (float4)(src[(4 * i + 0) * plane], src[(4 * i + 1) * plane],
@@ -99,13 +110,11 @@ inline void output_tile(__global float *dst, __global const float *src,
   float4 a0 = e[0] + e[1] + e[2], a1 = e[1] - e[2] - e[3]; // A^T M
   float2 o0 = (float2)(a0.x + a0.y + a0.z, a0.y - a0.z - a0.w) + bias,
          o1 = (float2)(a1.x + a1.y + a1.z, a1.y - a1.z - a1.w) + bias;
-  __global float *p = dst + (size_t)oy * W + ox;
+  size_t at = (size_t)oy * W + ox;
   int two = ox + 1 < W; // odd W: the last tile has one column
-  if (two) vstore2(o0, 0, p);
-  else p[0] = o0.x;
+  output_row(dst + at, res + at, o0, two, has_r, relu);
   if (oy + 1 >= H) return; // odd H: the last tile row has one row
-  if (two) vstore2(o1, 0, p + W);
-  else p[W] = o1.x;
+  output_row(dst + at + W, res + at + W, o1, two, has_r, relu);
 }
 
 __kernel void wino_input(__global float *v, ulong vo, ulong plane,
@@ -141,29 +150,30 @@ __kernel void wino_input_rows(__global float *v, ulong vo, ulong plane,
     input_tile(dst + tx, plane, src, H, W, y0, 2 * tx - 1);
 }
 
-__kernel void wino_output(__global float *y, ulong yo, __global const float *m,
-                          ulong mo, ulong plane, __global const float *b,
-                          ulong bo, int has_b, int Co, int H, int W, int TW,
-                          int TY0, int NTY) {
+// The arguments of both output transforms: has_b = 0 or has_r = 0, b or
+// res are read but unused.
+#define OUTPUT_ARGS                                                          \
+  __global float *y, ulong yo, __global const float *m, ulong mo,            \
+      ulong plane, __global const float *b, ulong bo, int has_b,             \
+      __global const float *res, ulong ro, int has_r, int relu, int Co,      \
+      int H, int W, int TW, int TY0, int NTY
+
+__kernel void wino_output(OUTPUT_ARGS) {
   int tx = get_global_id(0), r = get_global_id(1), co = get_global_id(2);
   if (tx >= TW || r >= NTY || co >= Co) return;
-  size_t T = (size_t)NTY * TW;
-  output_tile(y + yo + (size_t)co * H * W,
-              m + mo + (size_t)co * T + (size_t)r * TW + tx, plane,
-              has_b ? b[bo + co] : 0.0f, H, W, 2 * (TY0 + r), 2 * tx);
+  size_t T = (size_t)NTY * TW, img = (size_t)co * H * W;
+  output_tile(y + yo + img, m + mo + (size_t)co * T + (size_t)r * TW + tx,
+              plane, has_b ? b[bo + co] : 0.0f, res + ro + img, has_r, relu,
+              H, W, 2 * (TY0 + r), 2 * tx);
 }
 
-__kernel void wino_output_rows(__global float *y, ulong yo,
-                               __global const float *m, ulong mo,
-                               ulong plane, __global const float *b, ulong bo,
-                               int has_b, int Co, int H, int W, int TW,
-                               int TY0, int NTY) {
+__kernel void wino_output_rows(OUTPUT_ARGS) {
   int r = get_global_id(0), co = get_global_id(1);
   if (r >= NTY || co >= Co) return;
-  size_t T = (size_t)NTY * TW;
-  __global float *dst = y + yo + (size_t)co * H * W;
+  size_t T = (size_t)NTY * TW, img = (size_t)co * H * W;
   __global const float *src = m + mo + (size_t)co * T + (size_t)r * TW;
   float bias = has_b ? b[bo + co] : 0.0f;
   for (int tx = 0; tx < TW; tx++)
-    output_tile(dst, src + tx, plane, bias, H, W, 2 * (TY0 + r), 2 * tx);
+    output_tile(y + yo + img, src + tx, plane, bias, res + ro + img, has_r,
+                relu, H, W, 2 * (TY0 + r), 2 * tx);
 }
