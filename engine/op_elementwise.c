@@ -23,7 +23,15 @@ static int same_count(const vtl_tensor *a, const vtl_tensor *b) {
 typedef struct {
   const char *all, *cols, *rows;
 } broadcast_names;
-static const broadcast_names BIAS_ACT = {"bias_act_all", "bias_act_cols", "bias_act_rows"};
+/* bias + activation: one family per activation (elementwise.cl says why) */
+static const broadcast_names BIAS_ACT[] = {
+    [VTL_ACT_NONE] = {"bias_none_all", "bias_none_cols", "bias_none_rows"},
+    [VTL_ACT_SILU] = {"bias_silu_all", "bias_silu_cols", "bias_silu_rows"},
+    [VTL_ACT_GELU] = {"bias_gelu_all", "bias_gelu_cols", "bias_gelu_rows"},
+    [VTL_ACT_QUICK_GELU] = {"bias_quick_gelu_all", "bias_quick_gelu_cols",
+                            "bias_quick_gelu_rows"},
+    [VTL_ACT_RELU] = {"bias_relu_all", "bias_relu_cols", "bias_relu_rows"},
+};
 static const broadcast_names ADD = {"add_all", "add_cols", "add_rows"};
 static const broadcast_names MUL = {"mul_all", "mul_cols", "mul_rows"};
 
@@ -55,7 +63,9 @@ static int broadcast_launch(vtl_cl *cl, const broadcast_names *names,
 int vtl__bias_act(vtl_cl *cl, const vtl_tensor *y, size_t y_off,
                   const vtl_tensor *x, size_t x_off, const vtl_tensor *b,
                   size_t n, size_t inner, size_t nb, int act) {
-  return broadcast_launch(cl, b && act == VTL_ACT_NONE ? &ADD : &BIAS_ACT, y, y_off, x, x_off, b, n,
+  VTL__REQUIRE(cl, act >= 0 && act < (int)(sizeof BIAS_ACT / sizeof *BIAS_ACT),
+               "bias_act: unknown activation %d", act);
+  return broadcast_launch(cl, b && act == VTL_ACT_NONE ? &ADD : &BIAS_ACT[act], y, y_off, x, x_off, b, n,
                           inner ? inner : 1, nb ? nb : 1, act);
 }
 

@@ -188,7 +188,15 @@ int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                "linear: bias of %zu for %lld outputs", vtl_tensor_numel(b),
                (long long)Eo);
   VTL__REQUIRE(cl, vtl_tensor_numel(y) <= VTL__MAX_ELEMS, "linear: too large");
-  vtl__epilogue ep = {b, 0, act, NULL};
-  return vtl__sgemm(cl, 1, 0, 1, (int)R, (int)Eo, (int)Ei, 1.0f, x, 0, 0,
-                    (int)Ei, w, 0, 0, (int)Ei, 0.0f, y, 0, 0, (int)Eo, &ep);
+  /* On the host backend an activation with an exp (SiLU, GELU, quick GELU)
+   * is a device pass after the product: the host epilogue runs it on one
+   * core with scalar expf, the pass on every core, vectorised (CLIP's quick
+   * GELU over 77 x 3072: 0.75 ms as epilogue, 0.15 ms as a pass). */
+  int pass = vtl_cl_backend(cl) == VTL_BACKEND_HOST &&
+             act != VTL_ACT_NONE && act != VTL_ACT_RELU;
+  vtl__epilogue ep = {b, 0, pass ? VTL_ACT_NONE : act, NULL};
+  VTL__TRY(vtl__sgemm(cl, 1, 0, 1, (int)R, (int)Eo, (int)Ei, 1.0f, x, 0, 0,
+                      (int)Ei, w, 0, 0, (int)Ei, 0.0f, y, 0, 0, (int)Eo, &ep));
+  if (!pass) return 0;
+  return vtl__bias_act(cl, y, 0, y, 0, NULL, vtl_tensor_numel(y), 1, 1, act);
 }

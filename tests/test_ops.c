@@ -304,7 +304,7 @@ TEST_IMPL(runtime_profile) {
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   buf[n] = 0;
   fclose(f);
-  ASSERT_CONTAINS(buf, "bias_act");
+  ASSERT_CONTAINS(buf, "bias_gelu");
   ASSERT_CONTAINS(buf, "scale");
   ASSERT_CONTAINS(buf, "sgemm (openblas)");
   vtl_tensor_release(cl, &x);
