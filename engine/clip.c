@@ -195,7 +195,7 @@ typedef struct {
   vtl_tensor h;       /* [B, T, E] normalised input of a block */
   vtl_tensor q, k, v; /* [B, T, E] */
   vtl_tensor a;       /* [B, T, E] attention output (heads concatenated) */
-  vtl_tensor y;       /* [B, T, E] block output before the residual add */
+  vtl_tensor y;       /* [B, T, E] a layer's state between its two blocks */
   vtl_tensor m;       /* [B, T, F] MLP hidden */
 } clip_scratch;
 
@@ -228,9 +228,10 @@ static int clip_embeddings_forward(vtl_clip *clip, const vtl_tensor *x,
   return vtl_add(cl, x, x, &pos);
 }
 
-/* x [B, T, E] += out_proj(causal self-attention(layer_norm1(x))). */
-static int clip_attention_forward(vtl_clip *clip, const vtl_tensor *x,
-                                  const clip_layer *w, clip_scratch *s) {
+/* y [B, T, E] = x + out_proj(causal self-attention(layer_norm1(x))). */
+static int clip_attention_forward(vtl_clip *clip, const vtl_tensor *y,
+                                  const vtl_tensor *x, const clip_layer *w,
+                                  clip_scratch *s) {
   vtl_cl *cl = clip->cl;
   VTL__TRY(vtl_layer_norm(cl, &s->h, x, &w->ln1_w, &w->ln1_b,
                           clip->cfg.layer_norm_eps));
@@ -239,27 +240,27 @@ static int clip_attention_forward(vtl_clip *clip, const vtl_tensor *x,
   VTL__TRY(vtl_linear(cl, &s->v, &s->h, &w->v_w, &w->v_b, VTL_ACT_NONE));
   VTL__TRY(vtl_attention(cl, &s->a, &s->q, &s->k, &s->v,
                          clip->cfg.num_attention_heads, 1));
-  VTL__TRY(vtl_linear(cl, &s->y, &s->a, &w->o_w, &w->o_b, VTL_ACT_NONE));
-  return vtl_add(cl, x, x, &s->y);
+  return vtl_linear_res(cl, y, &s->a, &w->o_w, &w->o_b, x, VTL_ACT_NONE);
 }
 
-/* x [B, T, E] += fc2(act(fc1(layer_norm2(x)))); fc1 -> [B, T, F]. */
-static int clip_mlp_forward(vtl_clip *clip, const vtl_tensor *x,
-                            const clip_layer *w, clip_scratch *s) {
+/* y [B, T, E] = x + fc2(act(fc1(layer_norm2(x)))); fc1 -> [B, T, F]. */
+static int clip_mlp_forward(vtl_clip *clip, const vtl_tensor *y,
+                            const vtl_tensor *x, const clip_layer *w,
+                            clip_scratch *s) {
   vtl_cl *cl = clip->cl;
   VTL__TRY(vtl_layer_norm(cl, &s->h, x, &w->ln2_w, &w->ln2_b,
                           clip->cfg.layer_norm_eps));
   VTL__TRY(vtl_linear(cl, &s->m, &s->h, &w->fc1_w, &w->fc1_b,
                       clip->cfg.hidden_act));
-  VTL__TRY(vtl_linear(cl, &s->y, &s->m, &w->fc2_w, &w->fc2_b, VTL_ACT_NONE));
-  return vtl_add(cl, x, x, &s->y);
+  return vtl_linear_res(cl, y, &s->m, &w->fc2_w, &w->fc2_b, x, VTL_ACT_NONE);
 }
 
-/* One pre-LN encoder layer, in place on x [B, T, E]. */
+/* One pre-LN encoder layer on x [B, T, E], through s->y and back: the
+ * residual adds are the out_proj and fc2 epilogues. */
 static int clip_layer_forward(vtl_clip *clip, const vtl_tensor *x,
                               const clip_layer *w, clip_scratch *s) {
-  VTL__TRY(clip_attention_forward(clip, x, w, s));
-  return clip_mlp_forward(clip, x, w, s);
+  VTL__TRY(clip_attention_forward(clip, &s->y, x, w, s));
+  return clip_mlp_forward(clip, x, &s->y, w, s);
 }
 
 /* ---- encode ------------------------------------------------------------- */

@@ -163,18 +163,30 @@ int vtl_gemm(vtl_cl *cl, const vtl_tensor *c, const vtl_tensor *a,
 /* ---- linear ----------------------------------------------------------- */
 
 void vtl_linear_ref(float *y, const float *x, const float *w, const float *b,
-                    int R, int Ei, int Eo, vtl_act act) {
+                    const float *r, int R, int Ei, int Eo, vtl_act act) {
   vtl_gemm_ref(y, x, w, R, Eo, Ei, 0, 1, 1.0f, 0.0f);
-  for (int r = 0; r < R; r++)
-    for (int o = 0; o < Eo; o++) {
-      float *v = &y[(size_t)r * Eo + o];
-      if (b) *v += b[o];
-      vtl_activation_ref(v, v, 1, act);
-    }
+  for (size_t i = 0; i < (size_t)R * Eo; i++) {
+    if (b) y[i] += b[i % Eo];
+    if (r) y[i] += r[i];
+    vtl_activation_ref(&y[i], &y[i], 1, act);
+  }
 }
 
 int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                const vtl_tensor *w, const vtl_tensor *b, vtl_act act) {
+  return vtl_linear_res(cl, y, x, w, b, NULL, act);
+}
+
+static int same_shape(const vtl_tensor *a, const vtl_tensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+int vtl_linear_res(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                   const vtl_tensor *w, const vtl_tensor *b,
+                   const vtl_tensor *r, vtl_act act) {
   int64_t R, Ei, Ry, Eo;
   as_matrix(x, &R, &Ei);
   as_matrix(y, &Ry, &Eo);
@@ -187,6 +199,8 @@ int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
   VTL__REQUIRE(cl, !b || (int64_t)vtl_tensor_numel(b) == Eo,
                "linear: bias of %zu for %lld outputs", vtl_tensor_numel(b),
                (long long)Eo);
+  VTL__REQUIRE(cl, !r || same_shape(r, y),
+               "linear: the residual must be y's shape");
   VTL__REQUIRE(cl, vtl_tensor_numel(y) <= VTL__MAX_ELEMS, "linear: too large");
   /* On the host backend an activation with an exp (SiLU, GELU, quick GELU)
    * is a device pass after the product: the host epilogue runs it on one
@@ -194,7 +208,7 @@ int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
    * GELU over 77 x 3072: 0.75 ms as epilogue, 0.15 ms as a pass). */
   int pass = vtl_cl_backend(cl) == VTL_BACKEND_HOST &&
              act != VTL_ACT_NONE && act != VTL_ACT_RELU;
-  vtl__epilogue ep = {b, 0, pass ? VTL_ACT_NONE : act, NULL};
+  vtl__epilogue ep = {b, 0, pass ? VTL_ACT_NONE : act, r};
   VTL__TRY(vtl__sgemm(cl, 1, 0, 1, (int)R, (int)Eo, (int)Ei, 1.0f, x, 0, 0,
                       (int)Ei, w, 0, 0, (int)Ei, 0.0f, y, 0, 0, (int)Eo, &ep));
   if (!pass) return 0;

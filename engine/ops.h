@@ -40,8 +40,15 @@ void vtl_gemm_ref(float *c, const float *a, const float *b, int M, int N,
  * b [Eo] or NULL. y may not alias x. */
 int vtl_linear(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
                const vtl_tensor *w, const vtl_tensor *b, vtl_act act);
+/* y = act(x * w^T + b + r): vtl_linear with a residual r of y's shape (NULL:
+ * none) added in the GEMM's epilogue (a pre-norm block's x + f(norm(x))).
+ * r may not alias y. */
+int vtl_linear_res(vtl_cl *cl, const vtl_tensor *y, const vtl_tensor *x,
+                   const vtl_tensor *w, const vtl_tensor *b,
+                   const vtl_tensor *r, vtl_act act);
+/* The reference of both; r NULL: none. */
 void vtl_linear_ref(float *y, const float *x, const float *w, const float *b,
-                    int R, int Ei, int Eo, vtl_act act);
+                    const float *r, int R, int Ei, int Eo, vtl_act act);
 
 /* ---- op_conv.c ------------------------------------------------------- */
 

@@ -376,24 +376,35 @@ TEST_IMPL(ops_linear) {
       int B = cases[c][0], T = cases[c][1], Ei = cases[c][2], Eo = cases[c][3];
       vtl_act act = (vtl_act)cases[c][4];
       int with_bias = c != 2, half = c % 2; /* f16 weights: cases 1, 3 */
+      int has_r = c != 3; /* vtl_linear_res, with and without activation */
+      size_t ny = (size_t)B * T * Eo;
       float *hx = host_rand((size_t)B * T * Ei), *hw = host_rand((size_t)Eo * Ei),
-            *hb = host_rand((size_t)Eo), *ref = host_rand((size_t)B * T * Eo);
-      vtl_tensor x, w, bias, y;
+            *hb = host_rand((size_t)Eo), *hr = host_rand(ny),
+            *ref = host_rand(ny);
+      vtl_tensor x, w, bias, res, y;
       dev(&x, 3, VTL_SHAPE(B, T, Ei), hx);
       dev_weight(&w, 2, VTL_SHAPE(Eo, Ei), hw, half);
       dev(&bias, 1, VTL_SHAPE(Eo), hb);
+      dev(&res, 3, VTL_SHAPE(B, T, Eo), hr);
       dev(&y, 3, VTL_SHAPE(B, T, Eo), NULL);
-      ASSERT_OP(rt(), vtl_linear(rt(), &y, &x, &w, with_bias ? &bias : NULL, act));
+      if (has_r)
+        ASSERT_OP(rt(), vtl_linear_res(rt(), &y, &x, &w,
+                                       with_bias ? &bias : NULL, &res, act));
+      else
+        ASSERT_OP(rt(), vtl_linear(rt(), &y, &x, &w, with_bias ? &bias : NULL, act));
       float *got = fetch(&y);
-      vtl_linear_ref(ref, hx, hw, with_bias ? hb : NULL, B * T, Ei, Eo, act);
+      vtl_linear_ref(ref, hx, hw, with_bias ? hb : NULL, has_r ? hr : NULL,
+                     B * T, Ei, Eo, act);
       char what[96];
-      snprintf(what, sizeof what, "linear %s [%d,%d,%d]->%d act %d w %s",
-               bname(backends[b]), B, T, Ei, Eo, act, half ? "f16" : "f32");
-      ASSERT_OK(close_enough(what, got, ref, (size_t)B * T * Eo, 1e-4, 1e-4));
-      free(got), free(hx), free(hw), free(hb), free(ref);
+      snprintf(what, sizeof what, "linear %s [%d,%d,%d]->%d act %d res %d w %s",
+               bname(backends[b]), B, T, Ei, Eo, act, has_r,
+               half ? "f16" : "f32");
+      ASSERT_OK(close_enough(what, got, ref, ny, 1e-4, 1e-4));
+      free(got), free(hx), free(hw), free(hb), free(hr), free(ref);
       vtl_tensor_release(rt(), &x);
       vtl_tensor_release(rt(), &w);
       vtl_tensor_release(rt(), &bias);
+      vtl_tensor_release(rt(), &res);
       vtl_tensor_release(rt(), &y);
     }
   }
