@@ -27,8 +27,9 @@
  * slower with 64 tiles a chunk than with 1024).
  *
  * The output transform adds the bias and the residual and applies a ReLU
- * (TAESD's, the one activation the models' 3x3 convolutions have: a
- * separate pass over y cost TAESD 12 % of its decode, bench/README.md);
+ * (TAESD's, the one activation the models' 3x3 convolutions have: as a
+ * separate pass it was 10 % of TAESD's decode, bench/README.md "Fused
+ * epilogues");
  * other activations are a separate pass (vtl__bias_act: elementwise.cl
  * owns the activation functions). */
 #include <string.h>
