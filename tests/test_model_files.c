@@ -721,8 +721,8 @@ TEST_IMPL(unet_refusals) {
      "mid block"},
     {"mid_block_type", "null", VTL_EUNSUPPORTED, "mid block"},
     {"time_embedding_type", "\"fourier\"", VTL_EUNSUPPORTED, "Fourier"},
-    {"resnet_time_scale_shift", "\"scale_shift\"", VTL_EUNSUPPORTED,
-     "scale-shift"},
+    {"resnet_time_scale_shift", "\"ada_group\"", VTL_EUNSUPPORTED,
+     "\"default\" or \"scale_shift\""},
     {"only_cross_attention", "[false, true]", VTL_EUNSUPPORTED,
      "without self-attention"},
     {"dual_cross_attention", "true", VTL_EUNSUPPORTED, "dual"},
@@ -758,6 +758,7 @@ TEST_IMPL(unet_refusals) {
   json_object_set_new(j, "transformer_layers_per_block",
                       json_pack("[i,i]", 2, 1));
   json_object_set_new(j, "time_cond_proj_dim", json_integer(256));
+  json_object_set_new(j, "resnet_time_scale_shift", json_string("scale_shift"));
   json_object_set_new(j, "num_attention_heads", json_null());
   json_object_set_new(j, "upcast_attention", json_true());
   json_object_set_new(j, "freq_shift", json_integer(1));
@@ -772,6 +773,7 @@ TEST_IMPL(unet_refusals) {
   ASSERT_EQ(c.transformer_layers[0], 2);
   ASSERT_EQ(vtl_unet_up_transformer_layers(&c, 1), 2);
   ASSERT_EQ(c.time_cond_proj_dim, 256);
+  ASSERT(c.time_scale_shift);
   ASSERT(c.use_linear_projection);
   ASSERT_NEAR(c.freq_shift, 1, 0);
   json_decref(j);
