@@ -80,46 +80,6 @@ static bool port_accepts(int port) {
   return ok;
 }
 
-/* GET target from 127.0.0.1:port (Connection: close): the status, the body
- * in body (NUL-terminated), or -1. */
-static int http_get(int port, const char *target, char *body, size_t blen) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  char req[512];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   "Connection: close\r\n\r\n", target, port);
-  if (write(fd, req, (size_t)n) != n) { close(fd); return -1; }
-  static char resp[1 << 20];
-  size_t got = 0;
-  for (;;) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, T_MS) <= 0) break;
-    ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
-    if (r <= 0) break;
-    got += (size_t)r;
-    resp[got] = '\0';
-    char *hend = strstr(resp, "\r\n\r\n"); /* lws may keep the connection */
-    const char *cl = strcasestr(resp, "\r\ncontent-length:");
-    if (hend && cl && cl < hend &&
-        got >= (size_t)(hend + 4 - resp) + strtoul(cl + 17, NULL, 10))
-      break;
-  }
-  close(fd);
-  resp[got] = '\0';
-  int status = -1;
-  if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
-  char *hend = strstr(resp, "\r\n\r\n");
-  snprintf(body, blen, "%s", hend ? hend + 4 : "");
-  return status;
-}
-
 /* The value of sample `name` (labels included) on a metrics page; -1 when
  * absent. */
 static double metric(const char *page, const char *name) {
@@ -132,7 +92,7 @@ static double metric(const char *page, const char *name) {
 static double room_metric(int port, const char *family, const char *room) {
   static char page[1 << 20];
   char name[128];
-  if (http_get(port, "/metrics", page, sizeof page) != 200) return -2;
+  if (vtc_http_get(port, "/metrics", page, sizeof page, NULL, 0) != 200) return -2;
   snprintf(name, sizeof name, "%s{room=\"%s\"}", family, room);
   return metric(page, name);
 }
@@ -488,7 +448,7 @@ static int haproxy_body(fixture *f, const char *bin) {
 
   /* the web client's page (no room) is served through the proxy too */
   static char page[1 << 16];
-  ASSERT_EQ(http_get(f->hport, "/", page, sizeof page), 200);
+  ASSERT_EQ(vtc_http_get(f->hport, "/", page, sizeof page, NULL, 0), 200);
   return 0;
 }
 

@@ -5,7 +5,7 @@
  *
  * Same habits as test_server.c: a fresh --data directory and server per
  * test, SIGTERM at the end must give exit status 0 (sanitizers included).
- * HTTP is spoken over a plain socket (http_get) so that request targets go
+ * HTTP is spoken over a plain socket (vtc_http_get) so that request targets go
  * out exactly as written, unnormalised.
  */
 #define _GNU_SOURCE /* strcasestr */
@@ -104,58 +104,6 @@ static bool never(void *p) { return false; }
 static void turn(vtc_ctx *c, int ms) { vtc_run(c, never, NULL, ms); }
 
 /* ---- plain HTTP --------------------------------------------------------------- */
-
-/* Sends "GET <target> HTTP/1.1" with Connection: close to 127.0.0.1:port
- * and reads the answer. Returns the status code (-1: no answer); the body
- * goes to body (NUL-terminated), the Content-Type to ctype. */
-static int http_get(int port, const char *target, char *body, size_t blen,
-                    char *ctype, size_t clen) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  char req[2048];
-  int n = snprintf(req, sizeof req,
-                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   "Connection: close\r\n\r\n", target, port);
-  if (write(fd, req, (size_t)n) != n) { close(fd); return -1; }
-  static char resp[1 << 20];
-  size_t got = 0;
-  for (;;) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, T_MS) <= 0) break;
-    ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
-    if (r <= 0) break;
-    got += (size_t)r;
-    resp[got] = '\0';
-    /* lws may keep the connection: stop once Content-Length is in */
-    char *hend = strstr(resp, "\r\n\r\n");
-    const char *cl = strcasestr(resp, "\r\ncontent-length:");
-    if (hend && cl && cl < hend &&
-        got >= (size_t)(hend + 4 - resp) + strtoul(cl + 17, NULL, 10))
-      break;
-  }
-  close(fd);
-  resp[got] = '\0';
-  int status = -1;
-  if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
-  char *hend = strstr(resp, "\r\n\r\n");
-  snprintf(body, blen, "%s", hend ? hend + 4 : "");
-  ctype[0] = '\0';
-  const char *ct = strcasestr(resp, "\r\ncontent-type:");
-  if (ct && (!hend || ct < hend)) {
-    ct += 15;
-    while (*ct == ' ') ct++;
-    size_t k = strcspn(ct, "\r\n");
-    snprintf(ctype, clen, "%.*s", (int)k, ct);
-  }
-  return status;
-}
 
 /* The value of the sample `name` (with its labels, exactly) on a metrics
  * page, or -1 when absent. */
@@ -371,12 +319,12 @@ TEST_IMPL(static_files) {
   /* the default root: clients/web of the source tree (ctest's cwd) */
   fixture f;
   setup_args(&f, NULL);
-  ASSERT_EQ(http_get(f.srv.port, "/", body, sizeof body, ct, sizeof ct), 200);
+  ASSERT_EQ(vtc_http_get(f.srv.port, "/", body, sizeof body, ct, sizeof ct), 200);
   ASSERT_STR_EQ(ct, "text/html; charset=utf-8");
   ASSERT_CONTAINS(body, "browser client is coming");
-  ASSERT_EQ(http_get(f.srv.port, "/index.html?room=film", body, sizeof body, ct,
+  ASSERT_EQ(vtc_http_get(f.srv.port, "/index.html?room=film", body, sizeof body, ct,
                      sizeof ct), 200);
-  ASSERT_EQ(http_get(f.srv.port, "/nope.js", body, sizeof body, ct, sizeof ct),
+  ASSERT_EQ(vtc_http_get(f.srv.port, "/nope.js", body, sizeof body, ct, sizeof ct),
             404);
   ASSERT_EQ(teardown(&f), 0);
 
@@ -416,11 +364,11 @@ TEST_IMPL(static_files) {
     {"/sub", "text/html; charset=utf-8"},
   };
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    ASSERT_EQ(http_get(port, files[i].path, body, sizeof body, ct, sizeof ct),
+    ASSERT_EQ(vtc_http_get(port, files[i].path, body, sizeof body, ct, sizeof ct),
               200);
     ASSERT_STR_EQ(ct, files[i].type);
   }
-  ASSERT_EQ(http_get(port, "/", body, sizeof body, ct, sizeof ct), 200);
+  ASSERT_EQ(vtc_http_get(port, "/", body, sizeof body, ct, sizeof ct), 200);
   ASSERT_CONTAINS(body, "override");
   static const char *escapes[] = {
     "/../secret.txt", "/../../../../../../etc/passwd",
@@ -432,7 +380,7 @@ TEST_IMPL(static_files) {
     "/sub/..%5c..%5csecret.txt", "/%00/../secret.txt",
   };
   for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
-    int st = http_get(port, escapes[i], body, sizeof body, ct, sizeof ct);
+    int st = vtc_http_get(port, escapes[i], body, sizeof body, ct, sizeof ct);
     /* refused (403), not found (404), a bad request (400), the connection
      * closed (-1), or (lws cuts "/%00/.." to "/") the index page: never a
      * file from outside the root */
@@ -443,9 +391,9 @@ TEST_IMPL(static_files) {
       ASSERT(0);
     }
   }
-  ASSERT_EQ(http_get(port, "/leak.txt", body, sizeof body, ct, sizeof ct), 403);
-  ASSERT_EQ(http_get(port, "/.env", body, sizeof body, ct, sizeof ct), 404);
-  ASSERT_EQ(http_get(port, "/missing.html", body, sizeof body, ct, sizeof ct),
+  ASSERT_EQ(vtc_http_get(port, "/leak.txt", body, sizeof body, ct, sizeof ct), 403);
+  ASSERT_EQ(vtc_http_get(port, "/.env", body, sizeof body, ct, sizeof ct), 404);
+  ASSERT_EQ(vtc_http_get(port, "/missing.html", body, sizeof body, ct, sizeof ct),
             404);
   /* the websocket still works beside the files */
   ASSERT_NOT_NULL(join(&f, f.dtok));
@@ -465,7 +413,7 @@ TEST_IMPL(metrics_move) {
   char ct[256];
   fixture f;
   setup_args(&f, NULL);
-  ASSERT_EQ(http_get(f.srv.port, "/metrics", p0, sizeof p0, ct, sizeof ct), 200);
+  ASSERT_EQ(vtc_http_get(f.srv.port, "/metrics", p0, sizeof p0, ct, sizeof ct), 200);
   ASSERT_CONTAINS(ct, "text/plain; version=0.0.4");
   ASSERT_CONTAINS(p0, "# TYPE vtl_commit_latency_seconds histogram");
   ASSERT_EQ(metric(p0, "vtl_ops_applied_total"), 0);
@@ -485,7 +433,7 @@ TEST_IMPL(metrics_move) {
   ASSERT_OK(vtc_wait_seq(v, 5, T_MS));
   turn(&f.c, 50); /* let the last writes go out */
 
-  ASSERT_EQ(http_get(f.srv.port, "/metrics", p1, sizeof p1, ct, sizeof ct), 200);
+  ASSERT_EQ(vtc_http_get(f.srv.port, "/metrics", p1, sizeof p1, ct, sizeof ct), 200);
   ASSERT_EQ(metric(p1, "vtl_ops_applied_total"), 5);
   ASSERT_EQ(metric(p1, "vtl_batches_applied_total"), 5);
   ASSERT_EQ(metric(p1, "vtl_batches_rejected_total{code=\"CODE_NOENT\"}"), 1);

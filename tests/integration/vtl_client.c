@@ -719,7 +719,8 @@ int vtc_room_create(const char *dir, const char *name, char *dtok,
   return 0;
 }
 
-int vtc_http_get(int port, const char *target, char *body, size_t blen) {
+int vtc_http_get(int port, const char *target, char *body, size_t blen,
+                 char *ctype, size_t clen) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
@@ -754,12 +755,21 @@ int vtc_http_get(int port, const char *target, char *body, size_t blen) {
   if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
   char *hend = strstr(resp, "\r\n\r\n");
   snprintf(body, blen, "%s", hend ? hend + 4 : "");
+  if (ctype) {
+    ctype[0] = '\0';
+    const char *ct = strcasestr(resp, "\r\ncontent-type:");
+    if (ct && (!hend || ct < hend)) {
+      ct += 15;
+      while (*ct == ' ') ct++;
+      snprintf(ctype, clen, "%.*s", (int)strcspn(ct, "\r\n"), ct);
+    }
+  }
   return status;
 }
 
 double vtc_metric(int port, const char *name) {
   static char page[1 << 18];
-  if (vtc_http_get(port, "/metrics", page, sizeof page) != 200) return -1;
+  if (vtc_http_get(port, "/metrics", page, sizeof page, NULL, 0) != 200) return -1;
   size_t n = strlen(name);
   for (const char *p = page; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
     if (strncmp(p, name, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);

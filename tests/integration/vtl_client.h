@@ -195,9 +195,11 @@ int vtc_room_create(const char *dir, const char *name, char *dtok,
 /* Runs `vtl-server ARGS` with stdout+stderr into out (NUL-terminated):
  * the exit status. */
 int vtc_server_cmd(const char *args, char *out, size_t outlen);
-/* GET target from 127.0.0.1:port (Connection: close, 10 s at most): the
- * status, and the body in body (NUL-terminated), or -1. */
-int vtc_http_get(int port, const char *target, char *body, size_t blen);
+/* GET target from 127.0.0.1:port (Connection: close, 10 s at most), the
+ * target sent exactly as written: the status, and the body in body
+ * (NUL-terminated), or -1; the Content-Type in ctype unless it is NULL. */
+int vtc_http_get(int port, const char *target, char *body, size_t blen,
+                 char *ctype, size_t clen);
 /* The value of the sample `name` (labels included, exactly) on the
  * server's /metrics page, or -1. */
 double vtc_metric(int port, const char *name);
