@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 import bpe  # noqa: E402
 import dataset  # noqa: E402
+from probe import position_probe  # noqa: E402
 from sd_torch import clip, clip_pooled, load_st, save_st, unet  # noqa: E402
 
 TEXT_HIDDEN = 64
@@ -372,11 +373,17 @@ def train(args, tok, voc):
             print(f"step {step}/{args.steps} loss {np.mean(acc):.4f} lr {lr:.2e} {el / 60:.1f} min", flush=True)
             acc = []
         if step % args.save_every == 0 or step == args.steps:
+            res = voc["size"] // 2 if step <= args.coarse_steps else voc["size"]
+            sens, hits, tries = position_probe(ema_u, ema_t, m.ucfg, m.tcfg, tok, voc, res, ac)
+            print(f"position probe at {res}²: sensitivity {sens:.2f}/255, hits {hits}/{tries}", flush=True)
             meta = {"seed": args.seed, "steps": step, "of_steps": args.steps, "batch": args.batch,
                     "lr": args.lr, "ema": args.ema, "threads": torch.get_num_threads(),
                     "minutes": round((time.time() - t_start) / 60, 1), "torch": torch.__version__,
                     "unet_params": count(m.U), "text_params": count(m.T), "candidate": args.model,
-                    "warmup": args.warmup, "coarse_steps": args.coarse_steps, "layout_share": args.layout_share, "object_weight": args.object_weight, "init": args.init}
+                    "warmup": args.warmup, "coarse_steps": args.coarse_steps,
+                    "layout_share": args.layout_share, "object_weight": args.object_weight,
+                    "init": args.init, "position_probe": {"sensitivity": round(sens, 2), "hits": hits,
+                                                          "of": tries}}
             write_model(args.out, m, ema_u, ema_t, tok, meta)
             plot(log_path, os.path.join(args.out, "loss.png"))
     print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
